@@ -1,0 +1,58 @@
+"""nngexport: fan a big CSV export out to worker processes over NNG.
+
+The library in four names:
+
+- :func:`export`: one blocking call, for code that does not use Trio.
+- :func:`run_export`: the same in a Trio program.
+- :func:`open_coordinator`: a coordinator that lives as long as an
+  ``async with`` block, for running several exports and managing workers.
+- :func:`serve_worker`: a worker, for ``nursery.start``.
+"""
+
+from .api import export, run_export
+from .coordinator import (
+    Coordinator,
+    CoordinatorStatistics,
+    WorkerInfo,
+    open_coordinator,
+)
+from .errors import (
+    ChunkFailedError,
+    ExportError,
+    NoWorkersError,
+    OutputError,
+    ProtocolError,
+    SourceError,
+    UsageError,
+)
+from .job import export_in_process
+from .local import open_local_workers
+from .plan import Chunk
+from .progress import ExportSummary, Progress
+from .worker import Worker, WorkerStatistics, serve_worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Chunk",
+    "ChunkFailedError",
+    "Coordinator",
+    "CoordinatorStatistics",
+    "ExportError",
+    "ExportSummary",
+    "NoWorkersError",
+    "OutputError",
+    "Progress",
+    "ProtocolError",
+    "SourceError",
+    "UsageError",
+    "Worker",
+    "WorkerInfo",
+    "WorkerStatistics",
+    "export",
+    "export_in_process",
+    "open_coordinator",
+    "open_local_workers",
+    "run_export",
+    "serve_worker",
+]

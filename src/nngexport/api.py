@@ -1,0 +1,123 @@
+"""The export, as one call: in-process, or with local and remote NNG workers."""
+
+from __future__ import annotations
+
+import os
+
+import trio
+
+from .coordinator import (
+    DISCOVER_TIMEOUT,
+    WORKER_TIMEOUT,
+    open_coordinator,
+)
+from .errors import UsageError
+from .job import ProgressCallback, discard, export_in_process, open_output, plan_job
+from .local import open_local_workers
+from .plan import DEFAULT_CHUNK_ROWS
+from .progress import ExportSummary
+
+
+async def run_export(
+    source: str,
+    output: str | os.PathLike[str],
+    *,
+    workers: int = 0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    listen: str | None = None,
+    min_workers: int | None = None,
+    slots: int = 1,
+    discover_timeout: float = DISCOVER_TIMEOUT,
+    worker_timeout: float = WORKER_TIMEOUT,
+    on_progress: ProgressCallback | None = None,
+) -> ExportSummary:
+    """Export ``source`` to the CSV file ``output``; the Trio form of :func:`export`.
+
+    Args:
+        source: A source URL (``sqlite:///...?table=...`` or ``synthetic:?rows=N``).
+        output: The CSV file to write. Written under a temporary name and
+            renamed at the end; left untouched if the export fails.
+        workers: Local worker processes to start. ``0`` with no ``listen``
+            renders in this process with no NNG at all (the reference).
+        chunk_rows: Rows per chunk.
+        listen: An address for workers to dial (``tcp://HOST:PORT`` lets
+            workers on other machines join); default: a private ipc:// one.
+        min_workers: Workers to wait for before dispatching; default
+            ``workers``, or 1 when only external workers are expected.
+        slots: Chunks each local worker renders at once.
+        discover_timeout: Seconds to wait for ``min_workers``.
+        worker_timeout: Seconds to go on with no live worker before failing.
+        on_progress: Called with a :class:`~nngexport.progress.Progress` each
+            time chunks are written.
+
+    Raises:
+        ExportError: a subclass saying what went wrong; see :mod:`nngexport.errors`.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise UsageError(
+            f"workers must be a whole number of at least 0, got {workers!r}"
+        )
+    if slots < 1:
+        raise UsageError(f"slots must be at least 1, got {slots!r}")
+    if workers == 0 and listen is None:
+        return await export_in_process(
+            source, output, chunk_rows=chunk_rows, on_progress=on_progress
+        )
+    needed = min_workers if min_workers is not None else max(workers, 1)
+    if needed < 1:
+        raise UsageError(f"min_workers must be at least 1, got {needed!r}")
+    started = trio.current_time()
+    # Plan and open the output first, so bad input fails before any worker starts.
+    plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+    out = await open_output(output)
+    try:
+        async with (
+            open_coordinator(listen) as coordinator,
+            open_local_workers(coordinator.endpoint, workers, slots=slots),
+        ):
+            return await coordinator.export_plan(
+                plan,
+                out,
+                started=started,
+                min_workers=needed,
+                discover_timeout=discover_timeout,
+                worker_timeout=worker_timeout,
+                on_progress=on_progress,
+            )
+    except BaseException:
+        await discard(out)
+        raise
+
+
+def export(
+    source: str,
+    output: str | os.PathLike[str],
+    *,
+    workers: int = 0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    listen: str | None = None,
+    min_workers: int | None = None,
+    slots: int = 1,
+    discover_timeout: float = DISCOVER_TIMEOUT,
+    worker_timeout: float = WORKER_TIMEOUT,
+    on_progress: ProgressCallback | None = None,
+) -> ExportSummary:
+    """Export ``source`` to ``output`` from plain, non-Trio code. Blocks.
+
+    Runs :func:`run_export` in a fresh Trio event loop; see it for the
+    arguments. Must not be called from inside a running Trio loop.
+    """
+    return trio.run(
+        lambda: run_export(
+            source,
+            output,
+            workers=workers,
+            chunk_rows=chunk_rows,
+            listen=listen,
+            min_workers=min_workers,
+            slots=slots,
+            discover_timeout=discover_timeout,
+            worker_timeout=worker_timeout,
+            on_progress=on_progress,
+        )
+    )

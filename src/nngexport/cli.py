@@ -1,0 +1,293 @@
+"""The ``nngexport`` command: export, worker and demo.
+
+The CLI owns the terminal: it configures logging, draws the progress bar and
+turns every :class:`~nngexport.errors.ExportError` into one line on stderr
+and a non-zero exit status (2 for bad input, 1 for a failed export).
+SIGINT and SIGTERM cancel the running command cleanly; the exit status is
+then 130 or 143.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+import trio
+
+from .api import run_export
+from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
+from .endpoints import check_url
+from .errors import ExportError, OutputError, SourceError, UsageError
+from .plan import DEFAULT_CHUNK_ROWS
+from .terminal import ProgressBar, describe_summary
+from .worker import DEFAULT_SLOTS, serve_worker
+
+PROG = "nngexport"
+#: Exit status for bad input: a bad argument, source or output.
+EXIT_USAGE = 2
+#: Exit status for an export that failed for another reason.
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other error; --help still shows the usage.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nngexport`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Export a big table to one CSV file with worker processes"
+        " that talk NNG, with no broker in between.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: debug)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    export = commands.add_parser(
+        "export",
+        help="export a source to a CSV file",
+        description="Export SOURCE to the CSV file OUTPUT.",
+    )
+    export.add_argument(
+        "source",
+        help="sqlite:///ABS/PATH.db?table=NAME[&key=COL][&columns=a,b]"
+        " or synthetic:?rows=N[&seed=S]",
+    )
+    export.add_argument("output", help="the CSV file to write")
+    export.add_argument(
+        "--workers",
+        type=_natural_int,
+        default=os.cpu_count() or 1,
+        help="local worker processes to start; 0 renders in this process"
+        " (default: one per CPU, %(default)s here)",
+    )
+    _add_export_options(export)
+    export.add_argument(
+        "--listen",
+        metavar="URL",
+        help="address for workers to dial, e.g. tcp://0.0.0.0:5555 so workers"
+        " on other machines can join (default: a private ipc:// address)",
+    )
+    export.add_argument(
+        "--min-workers",
+        type=_positive_int,
+        help="workers to wait for before starting (default: --workers, or 1)",
+    )
+    export.add_argument(
+        "--slots",
+        type=_positive_int,
+        default=DEFAULT_SLOTS,
+        help="chunks each local worker renders at once (default: %(default)s)",
+    )
+    export.add_argument(
+        "--discover-timeout",
+        type=_seconds,
+        default=DISCOVER_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for --min-workers (default: %(default)s)",
+    )
+    export.add_argument(
+        "--worker-timeout",
+        type=_seconds,
+        default=WORKER_TIMEOUT,
+        metavar="SECONDS",
+        help="fail after this long with no live worker (default: %(default)s)",
+    )
+    export.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, no summary"
+    )
+
+    worker = commands.add_parser(
+        "worker",
+        help="serve as a worker for a coordinator",
+        description="Render chunks for the coordinator at URL until stopped.",
+    )
+    worker.add_argument(
+        "--connect", required=True, metavar="URL", help="the coordinator's address"
+    )
+    worker.add_argument(
+        "--slots",
+        type=_positive_int,
+        default=DEFAULT_SLOTS,
+        help="chunks to render at once (default: %(default)s)",
+    )
+    worker.add_argument("--name", help="worker name in logs (default: host-pid-xxxx)")
+    worker.add_argument(
+        "--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="export a generated SQLite table with local workers and compare",
+        description="Build (once) a SQLite table, export it with local workers"
+        " and in-process, check that both files are identical, and report"
+        " the speed-up.",
+    )
+    demo.add_argument(
+        "--rows",
+        type=_positive_int,
+        default=1_000_000,
+        help="rows in the demo table (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="local worker processes (default: one per CPU, %(default)s here)",
+    )
+    _add_export_options(demo)
+    demo.add_argument(
+        "--output",
+        default="nngexport-demo.csv",
+        help="where to write the export (default: %(default)s)",
+    )
+    return parser
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_ROWS,
+        metavar="R",
+        help="rows per chunk (default: %(default)s)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nngexport`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
+    )
+    commands: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+        "export": _export,
+        "worker": _worker,
+        "demo": _demo,
+    }
+    return trio.run(_run_command, commands[args.command], args)
+
+
+async def _run_command(
+    command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    caught: list[int] = []
+    status = 0
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    caught.append(signum)
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_signal)
+            try:
+                status = await command(args)
+            except ExportError as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                status = _status_of(exc)
+            nursery.cancel_scope.cancel()
+    if caught:
+        name = signal.Signals(caught[0]).name
+        print(f"{PROG}: stopped by {name}", file=sys.stderr)
+        return 128 + caught[0]
+    return status
+
+
+def _status_of(error: ExportError) -> int:
+    if isinstance(error, UsageError | SourceError | OutputError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+async def _export(args: argparse.Namespace) -> int:
+    bar = None if args.quiet else ProgressBar.for_stderr()
+    summary = await run_export(
+        args.source,
+        args.output,
+        workers=args.workers,
+        chunk_rows=args.chunk_rows,
+        listen=args.listen,
+        min_workers=args.min_workers,
+        slots=args.slots,
+        discover_timeout=args.discover_timeout,
+        worker_timeout=args.worker_timeout,
+        on_progress=bar.update if bar else None,
+    )
+    if bar:
+        bar.finish()
+        print(describe_summary(summary), file=sys.stderr)
+    return 0
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    # Checked here, outside the nursery, so a bad URL is a plain one-line error.
+    check_url(args.connect, what="coordinator address")
+    async with trio.open_nursery() as nursery:
+        if args.exit_on_stdin_eof:
+            nursery.start_soon(_cancel_on_stdin_eof, nursery.cancel_scope)
+        await serve_worker(args.connect, slots=args.slots, name=args.name)
+    return 0
+
+
+async def _cancel_on_stdin_eof(scope: trio.CancelScope) -> None:
+    # The coordinator that started us holds the other end; when it exits or
+    # dies, the kernel closes it and we read end-of-file.
+    stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    async with stream:
+        while await stream.receive_some():
+            pass
+    scope.cancel()
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return await run_demo(
+        rows=args.rows,
+        workers=args.workers,
+        chunk_rows=args.chunk_rows,
+        output=args.output,
+    )

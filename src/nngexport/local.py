@@ -1,0 +1,80 @@
+"""Local worker processes: started for an export, and never left behind.
+
+Each worker is ``python -m nngexport worker`` with a pipe on its standard
+input. A worker started this way exits when that pipe reaches end-of-file,
+which happens when the coordinator closes it on purpose or when the
+coordinator dies in any way, SIGKILL included: the kernel closes the pipe.
+On the way out, :func:`open_local_workers` closes the pipes, waits a moment
+for clean exits, then kills what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from .errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for workers to exit by themselves before killing them.
+STOP_GRACE = 3.0
+
+
+def worker_command(connect: str, *, slots: int) -> list[str]:
+    """The command line that starts one local worker for ``connect``."""
+    return [
+        sys.executable,
+        "-m",
+        "nngexport",
+        "worker",
+        "--connect",
+        connect,
+        "--slots",
+        str(slots),
+        "--exit-on-stdin-eof",
+    ]
+
+
+@asynccontextmanager
+async def open_local_workers(
+    connect: str, count: int, *, slots: int = 1
+) -> AsyncIterator[list[trio.Process]]:
+    """Start ``count`` worker processes dialing ``connect``; stop them on exit.
+
+    Yields the processes. Workers that are still running on exit are told to
+    stop (their stdin is closed), given :data:`STOP_GRACE` seconds, then
+    killed; this happens on errors and cancellation too.
+    """
+    if count < 0:
+        raise UsageError(f"worker count must not be negative, got {count!r}")
+    processes: list[trio.Process] = []
+    try:
+        for _ in range(count):
+            process = await trio.lowlevel.open_process(
+                worker_command(connect, slots=slots), stdin=subprocess.PIPE
+            )
+            processes.append(process)
+        yield processes
+    finally:
+        with trio.CancelScope(shield=True):
+            await _stop(processes)
+
+
+async def _stop(processes: list[trio.Process]) -> None:
+    for process in processes:
+        if process.stdin is not None:
+            await process.stdin.aclose()
+    with trio.move_on_after(STOP_GRACE):
+        for process in processes:
+            await process.wait()
+    for process in processes:
+        if process.returncode is None:
+            logger.warning("worker pid %s did not stop; killing it", process.pid)
+            process.kill()
+            await process.wait()

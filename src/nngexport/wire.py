@@ -1,0 +1,249 @@
+"""The wire format: every message nngexport sends over NNG, and its strict decoder.
+
+A frame is::
+
+    b"NX"  version:u8  kind:u8  header_len:u32be  header  payload
+
+``header`` is a UTF-8 JSON object whose keys and value types are fixed per
+kind; ``payload`` is raw bytes and is only non-empty for :class:`Result` (the
+rendered CSV). Keeping the CSV out of the JSON means a chunk is never escaped,
+copied into a string, or parsed again.
+
+The decoder trusts nothing: an unknown magic, version or kind, a length that
+does not add up, a header that is not a JSON object, a missing or extra key, a
+value of the wrong type or out of range: each raises :class:`ProtocolError`,
+and nothing else. Any peer can send any bytes, so no other exception may
+escape :func:`decode`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .errors import ProtocolError
+from .plan import Chunk
+
+MAGIC: Final = b"NX"
+#: Bumped whenever a message's fields or meaning change.
+VERSION: Final = 1
+
+_PREFIX = struct.Struct(">2sBBI")
+#: Longest JSON header a decoder accepts; headers are tiny, payloads are not.
+MAX_HEADER_BYTES: Final = 64 * 1024
+#: Longest string field (ids, URLs, error messages) a decoder accepts.
+MAX_TEXT: Final = 4096
+_MAX_INT: Final = 2**63 - 1
+_MIN_INT: Final = -(2**63)
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """Coordinator to workers: who is there? Also says where to fetch work.
+
+    ``tasks`` and ``results`` are the URLs the coordinator listens on for its
+    pipelines, as it bound them; a worker that reached the coordinator over
+    tcp:// keeps the host it dialed and takes only the port (see
+    :func:`nngexport.endpoints.resolve`).
+    """
+
+    job: str
+    tasks: str
+    results: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Worker to coordinator, in answer to a survey: I am here, with this capacity."""
+
+    worker: str
+    slots: int
+    busy: int
+    pid: int
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Coordinator to worker: render this chunk of this source for this job."""
+
+    job: str
+    source: str
+    chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Worker to coordinator: the CSV bytes of one chunk (no header line)."""
+
+    job: str
+    index: int
+    worker: str
+    rows: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Worker to coordinator: this chunk could not be rendered, and why."""
+
+    job: str
+    index: int
+    worker: str
+    error: str
+
+
+Message = Survey | Hello | Task | Result | Failure
+
+_KIND_OF: Final[dict[type[Any], int]] = {
+    Survey: 1,
+    Hello: 2,
+    Task: 3,
+    Result: 4,
+    Failure: 5,
+}
+
+
+def encode(message: Message) -> bytes:
+    """Encode ``message`` as one frame."""
+    kind = _KIND_OF[type(message)]
+    payload = b""
+    header: dict[str, Any]
+    match message:
+        case Survey(job, tasks, results):
+            header = {"job": job, "tasks": tasks, "results": results}
+        case Hello(worker, slots, busy, pid, host):
+            header = {
+                "worker": worker,
+                "slots": slots,
+                "busy": busy,
+                "pid": pid,
+                "host": host,
+            }
+        case Task(job, source, chunk):
+            header = {
+                "job": job,
+                "source": source,
+                "index": chunk.index,
+                "lo": chunk.lo,
+                "hi": chunk.hi,
+                "rows": chunk.rows,
+            }
+        case Result(job, index, worker, rows, data):
+            header = {"job": job, "index": index, "worker": worker, "rows": rows}
+            payload = data
+        case Failure(job, index, worker, error):
+            header = {"job": job, "index": index, "worker": worker, "error": error}
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    return b"".join((_PREFIX.pack(MAGIC, VERSION, kind, len(raw)), raw, payload))
+
+
+def decode(frame: bytes | bytearray | memoryview) -> Message:
+    """Decode one frame, or raise :class:`ProtocolError` saying what is wrong."""
+    frame = memoryview(frame)
+    if len(frame) < _PREFIX.size:
+        raise ProtocolError(f"frame of {len(frame)} bytes is shorter than a header")
+    magic, version, kind, header_len = _PREFIX.unpack_from(frame)
+    if magic != MAGIC:
+        raise ProtocolError(f"frame does not start with {MAGIC!r}: {bytes(magic)!r}")
+    if version != VERSION:
+        raise ProtocolError(
+            f"wire version {version} is not supported (this is version {VERSION});"
+            " run the same nngexport version on coordinator and workers"
+        )
+    if header_len > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header of {header_len} bytes is too long")
+    end = _PREFIX.size + header_len
+    if end > len(frame):
+        raise ProtocolError(
+            f"header says {header_len} bytes but only {len(frame) - _PREFIX.size}"
+            " follow"
+        )
+    try:
+        header = json.loads(bytes(frame[_PREFIX.size : end]).decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"header is not valid JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"header is a {type(header).__name__}, not an object")
+    payload = frame[end:]
+    if kind != 4 and len(payload):
+        raise ProtocolError(f"message kind {kind} carries no payload")
+    fields = _Fields(header)
+    if kind == 1:
+        fields.expect("job", "tasks", "results")
+        return Survey(fields.text("job"), fields.text("tasks"), fields.text("results"))
+    if kind == 2:
+        fields.expect("worker", "slots", "busy", "pid", "host")
+        return Hello(
+            fields.text("worker"),
+            fields.integer("slots", low=1),
+            fields.integer("busy", low=0),
+            fields.integer("pid", low=0),
+            fields.text("host"),
+        )
+    if kind == 3:
+        fields.expect("job", "source", "index", "lo", "hi", "rows")
+        lo = fields.optional_integer("lo")
+        hi = fields.optional_integer("hi")
+        if lo is not None and hi is not None and hi < lo:
+            raise ProtocolError(f"task range is backwards: lo={lo!r} hi={hi!r}")
+        chunk = Chunk(
+            fields.integer("index", low=0), lo, hi, fields.integer("rows", low=0)
+        )
+        return Task(fields.text("job"), fields.text("source"), chunk)
+    if kind == 4:
+        fields.expect("job", "index", "worker", "rows")
+        return Result(
+            fields.text("job"),
+            fields.integer("index", low=0),
+            fields.text("worker"),
+            fields.integer("rows", low=0),
+            bytes(payload),
+        )
+    if kind == 5:
+        fields.expect("job", "index", "worker", "error")
+        return Failure(
+            fields.text("job"),
+            fields.integer("index", low=0),
+            fields.text("worker"),
+            fields.text("error"),
+        )
+    raise ProtocolError(f"unknown message kind {kind}")
+
+
+class _Fields:
+    """Typed, checked access to a decoded JSON header."""
+
+    def __init__(self, header: dict[str, Any]) -> None:
+        self._header = header
+
+    def expect(self, *names: str) -> None:
+        if set(self._header) != set(names):
+            missing = sorted(set(names) - set(self._header))
+            extra = sorted(set(self._header) - set(names))
+            raise ProtocolError(
+                f"header fields wrong: missing {missing}, extra {extra}"
+            )
+
+    def text(self, name: str) -> str:
+        value = self._header[name]
+        if not isinstance(value, str):
+            raise ProtocolError(f"field {name!r} must be a string, got {value!r:.80}")
+        if len(value) > MAX_TEXT:
+            raise ProtocolError(f"field {name!r} is {len(value)} characters long")
+        return value
+
+    def integer(self, name: str, *, low: int = _MIN_INT) -> int:
+        value = self._header[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"field {name!r} must be an integer, got {value!r:.80}")
+        if not low <= value <= _MAX_INT:
+            raise ProtocolError(f"field {name!r} is out of range: {value!r}")
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        if self._header[name] is None:
+            return None
+        return self.integer(name)

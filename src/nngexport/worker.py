@@ -1,0 +1,227 @@
+"""The worker: answers surveys, takes chunk descriptors, renders, sends CSV back.
+
+How it works. A worker dials the coordinator's survey address (without
+blocking, so it may start before the coordinator) and runs two things:
+
+- a task that does nothing but answer surveys. It must never wait for
+  anything else: a respondent that answers late misses the survey and looks
+  dead. Each survey announces the coordinator's pipeline addresses.
+- a session per announced pair of addresses: a pull0 socket for descriptors
+  and a push0 socket for results, with ``slots`` tasks that each take one
+  descriptor at a time, render it in a thread (so surveys are still answered
+  during a long chunk) and push the result. When a survey announces other
+  addresses (a new coordinator), the session is closed and a new one opened.
+
+A chunk that cannot be rendered is answered with a
+:class:`~nngexport.wire.Failure`; the worker goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import pynng
+import trio
+
+from . import _nng
+from .endpoints import check_url, resolve
+from .errors import ExportError, ProtocolError, UsageError
+from .job import render_from_url
+from .wire import Failure, Hello, Result, Survey, Task, decode, encode
+
+logger = logging.getLogger(__name__)
+
+#: Chunks a worker renders at once unless told otherwise.
+DEFAULT_SLOTS = 1
+#: Largest descriptor or survey frame a worker accepts.
+MAX_TASK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatistics:
+    """Counters of a worker since it started."""
+
+    worker: str
+    surveys: int
+    rendered: int
+    failed: int
+    malformed: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoints:
+    tasks: str
+    results: str
+
+
+class Worker:
+    """The state of a running worker; see :func:`serve_worker`."""
+
+    def __init__(self, connect: str, *, slots: int, name: str) -> None:
+        self.connect = connect
+        self.slots = slots
+        self.name = name
+        self.busy = 0
+        self._endpoints: _Endpoints | None = None
+        self._endpoints_changed = trio.Event()
+        self._surveys = 0
+        self._rendered = 0
+        self._failed = 0
+        self._malformed = 0
+
+    def statistics(self) -> WorkerStatistics:
+        """Counters since the worker started."""
+        return WorkerStatistics(
+            self.name, self._surveys, self._rendered, self._failed, self._malformed
+        )
+
+    async def _answer_surveys(self, respondent: Any) -> None:
+        hostname = socket.gethostname()
+        while True:
+            try:
+                frame = await _nng.recv(respondent)
+            except _nng.CLOSED:
+                return
+            try:
+                survey = decode(frame)
+            except ProtocolError as exc:
+                self._malformed += 1
+                logger.warning("dropped a malformed survey: %s", exc)
+                continue
+            if not isinstance(survey, Survey):
+                self._malformed += 1
+                continue
+            self._surveys += 1
+            self._announce(survey)
+            hello = Hello(self.name, self.slots, self.busy, os.getpid(), hostname)
+            try:
+                await _nng.send(respondent, encode(hello))
+            except _nng.CLOSED:
+                return
+
+    def _announce(self, survey: Survey) -> None:
+        endpoints = _Endpoints(
+            resolve(survey.tasks, self.connect), resolve(survey.results, self.connect)
+        )
+        if endpoints != self._endpoints:
+            logger.info(
+                "coordinator pipelines at %s and %s", endpoints.tasks, endpoints.results
+            )
+            self._endpoints = endpoints
+            self._endpoints_changed.set()
+            self._endpoints_changed = trio.Event()
+
+    async def _run_sessions(self) -> None:
+        while True:
+            endpoints = self._endpoints
+            if endpoints is None:
+                await self._endpoints_changed.wait()
+                continue
+            await self._session(endpoints)
+
+    async def _session(self, endpoints: _Endpoints) -> None:
+        tasks = pynng.Pull0()
+        results = pynng.Push0()
+        try:
+            tasks.recv_max_size = MAX_TASK_BYTES
+            tasks.dial(endpoints.tasks, block=False)
+            results.dial(endpoints.results, block=False)
+            async with trio.open_nursery() as nursery:
+                for _ in range(self.slots):
+                    nursery.start_soon(self._slot, tasks, results)
+                try:
+                    while self._endpoints == endpoints:
+                        await self._endpoints_changed.wait()
+                finally:
+                    # Ends the slots' receives; cancelling them could hang.
+                    _nng.close_all(tasks, results)
+        finally:
+            _nng.close_all(tasks, results)
+
+    async def _slot(self, tasks: Any, results: Any) -> None:
+        while True:
+            try:
+                frame = await _nng.recv(tasks)
+            except _nng.CLOSED:
+                return
+            try:
+                task = decode(frame)
+            except ProtocolError as exc:
+                self._malformed += 1
+                logger.warning("dropped a malformed task: %s", exc)
+                continue
+            if not isinstance(task, Task):
+                self._malformed += 1
+                continue
+            reply = await self._render(task)
+            try:
+                await _nng.send(results, encode(reply))
+            except _nng.CLOSED:
+                return
+
+    async def _render(self, task: Task) -> Result | Failure:
+        self.busy += 1
+        try:
+            rendered = await trio.to_thread.run_sync(
+                render_from_url, task.source, task.chunk
+            )
+        except ExportError as exc:
+            self._failed += 1
+            logger.warning("chunk %s failed: %s", task.chunk.index, exc)
+            return Failure(task.job, task.chunk.index, self.name, str(exc)[:2000])
+        except Exception as exc:
+            self._failed += 1
+            logger.exception("chunk %s failed unexpectedly", task.chunk.index)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            return Failure(task.job, task.chunk.index, self.name, error)
+        finally:
+            self.busy -= 1
+        self._rendered += 1
+        return Result(task.job, rendered.index, self.name, rendered.rows, rendered.data)
+
+
+def default_worker_name() -> str:
+    """A name unique enough to tell workers apart in logs and statistics."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+async def serve_worker(
+    connect: str,
+    *,
+    slots: int = DEFAULT_SLOTS,
+    name: str | None = None,
+    task_status: trio.TaskStatus[Worker] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve as a worker for the coordinator at ``connect`` until cancelled.
+
+    Dials without blocking, so the coordinator may start before or after the
+    worker, and keeps serving across coordinator restarts. Reports the
+    :class:`Worker` through ``task_status`` once its socket is dialing.
+
+    Raises:
+        UsageError: ``connect`` is not an address, or ``slots`` is below 1.
+    """
+    check_url(connect, what="coordinator address")
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise UsageError(f"slots must be a whole number of at least 1, got {slots!r}")
+    worker = Worker(connect, slots=slots, name=name or default_worker_name())
+    respondent = pynng.Respondent0()
+    try:
+        respondent.recv_max_size = MAX_TASK_BYTES
+        respondent.dial(connect, block=False)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker._answer_surveys, respondent)
+            nursery.start_soon(worker._run_sessions)
+            task_status.started(worker)
+            try:
+                await trio.sleep_forever()
+            finally:
+                # Ends the survey loop's receive; cancelling it could hang.
+                respondent.close()
+    finally:
+        respondent.close()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+#: The command that runs this checkout's nngexport in a new process.
+NNGEXPORT = [sys.executable, "-m", "nngexport"]
+
+#: Text that CSV must quote or that tests encodings, for hand-made tables.
+AWKWARD_TEXT = [
+    "plain",
+    "",
+    "comma, inside",
+    'say "hi"',
+    "line\nbreak",
+    "crlf\r\nbreak",
+    "lone\rcarriage",
+    "Zürich",
+    "東京",
+    "emoji 🎉",
+    " leading and trailing ",
+    '"',
+    ",",
+    "\t",
+]
+
+
+@pytest.fixture
+def awkward_db(tmp_path: Path) -> Path:
+    """A SQLite table with gapped keys and every awkward value, NULLs included."""
+    path = tmp_path / "awkward.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL,"
+            " qty INTEGER, raw BLOB)"
+        )
+        rows = []
+        for n in range(1, 1201):
+            key = n * 3 + (n % 7) * 1000 * (n % 2)
+            label = AWKWARD_TEXT[n % len(AWKWARD_TEXT)] if n % 11 else None
+            price = None if n % 13 == 0 else n / 7
+            qty = None if n % 17 == 0 else n * 1_000_003
+            raw = bytes([n % 256, 0, 255]) if n % 5 == 0 else None
+            rows.append((key, label, price, qty, raw))
+        db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()
+    return path
+
+
+@pytest.fixture
+def child_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for child processes: cache in tmp, this checkout importable."""
+    env = dict(os.environ)
+    env["NNGEXPORT_CACHE"] = str(tmp_path / "cache")
+    return env
+
+
+@pytest.fixture
+def ipc_url() -> Iterator[str]:
+    """A fresh ipc:// address with a short path (ipc paths are length-limited)."""
+    with tempfile.TemporaryDirectory(prefix="nx-") as scratch:
+        yield f"ipc://{scratch}/s.ipc"
+
+
+#: How often :func:`wait_until` looks again.
+POLL_INTERVAL = 0.01
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = 10) -> None:
+    """Wait for ``predicate()`` to hold, looking every POLL_INTERVAL seconds.
+
+    For conditions that change in another thread or process (NNG's I/O
+    threads, a child process) and so cannot wake a Trio task directly.
+    """
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(POLL_INTERVAL)
