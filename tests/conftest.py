@@ -80,5 +80,5 @@ async def wait_until(predicate: Callable[[], bool], *, timeout: float = 10) -> N
     threads, a child process) and so cannot wake a Trio task directly.
     """
     with trio.fail_after(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - nothing here can set an Event
             await trio.sleep(POLL_INTERVAL)

@@ -48,9 +48,12 @@ async def test_sqlite_export_is_byte_identical_to_in_process(
     assert (tmp_path / "out.csv").read_bytes() == expected
     assert expected == _single_pass(source)
     assert summary.workers == workers
-    assert summary.rows == sqlite3.connect(awkward_db).execute(
-        "SELECT count(*) FROM items"
-    ).fetchone()[0]
+    assert (
+        summary.rows
+        == sqlite3.connect(awkward_db)
+        .execute("SELECT count(*) FROM items")
+        .fetchone()[0]
+    )
 
 
 @pytest.mark.parametrize(("workers", "chunk_rows"), [(1, 300), (2, 1), (4, 1234)])
@@ -85,7 +88,9 @@ async def test_awkward_strings_round_trip_through_csv_reader(
     db = sqlite3.connect(awkward_db)
     expected = db.execute("SELECT id, label FROM items ORDER BY id").fetchall()
     assert header == ["id", "label"]
-    assert rows == [[str(key), "" if label is None else label] for key, label in expected]
+    assert rows == [
+        [str(key), "" if label is None else label] for key, label in expected
+    ]
     assert {label for _, label in expected} >= {"東京", 'say "hi"', "crlf\r\nbreak"}
 
 

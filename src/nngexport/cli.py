@@ -37,7 +37,7 @@ EXIT_FAILED = 1
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error; --help still shows the usage.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message}\n")
 
 
 def _positive_int(text: str) -> int:
@@ -258,6 +258,7 @@ async def _export(args: argparse.Namespace) -> int:
     )
     if bar:
         bar.finish()
+    if not args.quiet:
         print(describe_summary(summary), file=sys.stderr)
     return 0
 

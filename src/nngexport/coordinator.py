@@ -167,12 +167,14 @@ class Coordinator:
         Raises:
             NoWorkersError: if fewer answered within ``timeout`` seconds.
         """
+        live = self.workers()
         with trio.move_on_after(timeout):
-            while len(live := self.workers()) < count:
+            while len(live) < count:
                 await self._membership_changed.wait()
+                live = self.workers()
             return live
         raise NoWorkersError(
-            f"only {len(self.workers())} of {count} worker(s) answered within"
+            f"only {len(live)} of {count} worker(s) answered within"
             f" {timeout:g} s at {self.endpoint}; start workers with"
             f" 'nngexport worker --connect {self.endpoint}'"
         )
