@@ -12,7 +12,7 @@ from .coordinator import (
     open_coordinator,
 )
 from .errors import UsageError
-from .job import ProgressCallback, discard, export_in_process, open_output, plan_job
+from .job import ProgressCallback, export_in_process, open_output, plan_job
 from .local import open_local_workers
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
@@ -67,26 +67,22 @@ async def run_export(
     if needed < 1:
         raise UsageError(f"min_workers must be at least 1, got {needed!r}")
     started = trio.current_time()
-    # Plan and open the output first, so bad input fails before any worker starts.
-    plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-    out = await open_output(output)
-    try:
-        async with (
-            open_coordinator(listen) as coordinator,
-            open_local_workers(coordinator.endpoint, workers, slots=slots),
-        ):
-            return await coordinator.export_plan(
-                plan,
-                out,
-                started=started,
-                min_workers=needed,
-                discover_timeout=discover_timeout,
-                worker_timeout=worker_timeout,
-                on_progress=on_progress,
-            )
-    except BaseException:
-        await discard(out)
-        raise
+    async with (
+        open_coordinator(listen) as coordinator,
+        open_local_workers(coordinator.endpoint, workers, slots=slots),
+    ):
+        # Workers take a moment to start; plan the export meanwhile.
+        plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+        out = await open_output(output)
+        return await coordinator.export_plan(
+            plan,
+            out,
+            started=started,
+            min_workers=needed,
+            discover_timeout=discover_timeout,
+            worker_timeout=worker_timeout,
+            on_progress=on_progress,
+        )
 
 
 def export(

@@ -104,17 +104,21 @@ class CoordinatorStatistics:
 
 
 class _Kick:
-    """A wake-up call that can be waited for again and again."""
+    """Wakes every task waiting at the moment it is set; reusable.
+
+    A waiter checks its condition, then waits, with no checkpoint in between,
+    so no wake-up is lost.
+    """
 
     def __init__(self) -> None:
         self._event = trio.Event()
 
     def set(self) -> None:
         self._event.set()
+        self._event = trio.Event()
 
     async def wait(self) -> None:
         await self._event.wait()
-        self._event = trio.Event()
 
 
 @dataclass
@@ -381,11 +385,14 @@ class Coordinator:
                 info = WorkerInfo(
                     hello.worker, hello.slots, hello.busy, hello.pid, hello.host
                 )
-                if hello.worker not in self._seen:
+                joined = hello.worker not in self._seen
+                self._seen[hello.worker] = (self._round, info)
+                if joined:
                     logger.info(
                         "worker %s joined with %s slot(s)", info.worker, info.slots
                     )
-                self._seen[hello.worker] = (self._round, info)
+                    # Tell waiters now, not when the survey ends.
+                    self._membership_changed.set()
             oldest = self._round - LIVE_ROUNDS
             for worker, (seen, _) in list(self._seen.items()):
                 if seen <= oldest:

@@ -16,7 +16,7 @@ This module does no I/O: sources feed it their keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 #: Rows per chunk when the caller does not say.
@@ -82,12 +82,29 @@ def plan_dense(total_rows: int, chunk_rows: int) -> list[Chunk]:
     return _chunks_from_boundaries(boundaries, total_rows, chunk_rows)
 
 
+def chunks_between(boundaries: Sequence[int], rows: Sequence[int]) -> list[Chunk]:
+    """Chunks split at ``boundaries`` (ascending), holding ``rows`` rows each.
+
+    ``rows`` has one entry more than ``boundaries``: the first chunk is
+    unbounded below, the last unbounded above.
+    """
+    if len(rows) != len(boundaries) + 1:
+        raise ValueError(
+            f"{len(boundaries)} boundaries make {len(boundaries) + 1} chunks,"
+            f" but rows has {len(rows)} entries"
+        )
+    edges: list[int | None] = [None, *boundaries, None]
+    return [
+        Chunk(index, edges[index], edges[index + 1], count)
+        for index, count in enumerate(rows)
+    ]
+
+
 def _chunks_from_boundaries(
     boundaries: list[int], total: int, chunk_rows: int
 ) -> list[Chunk]:
-    edges: list[int | None] = [None, *boundaries, None]
-    chunks = []
-    for index in range(len(edges) - 1):
-        rows = min(chunk_rows, total - index * chunk_rows)
-        chunks.append(Chunk(index, edges[index], edges[index + 1], max(rows, 0)))
-    return chunks
+    rows = [
+        max(min(chunk_rows, total - index * chunk_rows), 0)
+        for index in range(len(boundaries) + 1)
+    ]
+    return chunks_between(boundaries, rows)
