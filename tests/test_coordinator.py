@@ -160,3 +160,33 @@ async def test_an_error_in_the_body_is_not_wrapped_in_a_group() -> None:
     with pytest.raises(KeyError):
         async with open_coordinator("inproc://lib-body"):
             raise KeyError("mine")
+
+
+async def test_a_worker_busy_with_a_long_chunk_still_answers_surveys(
+    tmp_path: Path,
+) -> None:
+    from nngexport.coordinator import LIVE_ROUNDS
+
+    live_counts: list[int] = []
+    with trio.fail_after(60):
+        async with (
+            open_coordinator("inproc://lib-busy") as coordinator,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(serve_worker, coordinator.endpoint)
+            await coordinator.wait_for_workers(1)
+
+            async def watch() -> None:
+                while True:
+                    live_counts.append(len(await coordinator.next_survey()))
+
+            nursery.start_soon(watch)
+            # One chunk of 300k synthetic rows renders for well over a second.
+            summary = await coordinator.export(
+                "synthetic:?rows=300000", tmp_path / "out.csv", chunk_rows=300_000
+            )
+            nursery.cancel_scope.cancel()
+    assert summary.chunks == 1
+    # Long enough that a worker which stopped answering would have been dropped.
+    assert len(live_counts) > LIVE_ROUNDS
+    assert set(live_counts) == {1}

@@ -136,6 +136,7 @@ class Coordinator:
         self._round = 0
         self._seen: dict[str, tuple[int, WorkerInfo]] = {}
         self._membership_changed = _Kick()
+        self._survey_ended = _Kick()
         self._tasks_send, self._tasks_receive = trio.open_memory_channel[bytes](0)
         self._active: _Active | None = None
         self._surveys = 0
@@ -162,6 +163,11 @@ class Coordinator:
             malformed=self._malformed,
             stray=self._stray,
         )
+
+    async def next_survey(self) -> tuple[WorkerInfo, ...]:
+        """Wait for the survey under way to end; return the live workers then."""
+        await self._survey_ended.wait()
+        return self.workers()
 
     async def wait_for_workers(
         self, count: int, *, timeout: float = DISCOVER_TIMEOUT
@@ -399,6 +405,7 @@ class Coordinator:
                     logger.info("worker %s stopped answering surveys", worker)
                     del self._seen[worker]
             self._membership_changed.set()
+            self._survey_ended.set()
 
     async def _send_loop(self) -> None:
         async for frame in self._tasks_receive:

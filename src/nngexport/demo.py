@@ -7,6 +7,7 @@ the two files are byte-identical and prints the speed-up.
 
 from __future__ import annotations
 
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -69,6 +70,10 @@ def _report(say: _Printer, reference: ExportSummary, parallel: ExportSummary) ->
         f"{parallel.megabytes_per_second:,.1f} MB/s with {parallel.workers} workers;"
         f" speed-up over --workers 0: {speedup:.2f}x"
     )
+    # ru_maxrss is in KiB on Linux. This process ran both exports, so this is
+    # the larger of the two peaks; the workers are other processes.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    say(f"coordinator peak memory (this process, RSS): {peak:,.0f} MiB")
     return 0
 
 
