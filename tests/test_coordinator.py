@@ -128,7 +128,9 @@ async def test_a_chunk_the_worker_cannot_render_fails_the_export(
             trio.open_nursery() as nursery,
         ):
             await nursery.start(serve_worker, coordinator.endpoint)
-            with pytest.raises(ChunkFailedError, match=r"chunk \d failed on worker"):
+            with pytest.raises(
+                ChunkFailedError, match=r"chunk \d was given up after 3 attempts"
+            ):
                 await coordinator.export_plan(plan, out, started=trio.current_time())
             nursery.cancel_scope.cancel()
     assert list(tmp_path.iterdir()) == []
@@ -165,7 +167,7 @@ async def test_an_error_in_the_body_is_not_wrapped_in_a_group() -> None:
 async def test_a_worker_busy_with_a_long_chunk_still_answers_surveys(
     tmp_path: Path,
 ) -> None:
-    from nngexport.coordinator import LIVE_ROUNDS
+    from nngexport.membership import LIVE_ROUNDS
 
     live_counts: list[int] = []
     with trio.fail_after(60):

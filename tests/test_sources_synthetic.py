@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,20 @@ def test_bad_parameters_are_reported(url: str, expected: str) -> None:
         open_source(url)
     assert expected in str(info.value)
     assert repr(url) in str(info.value)
+
+
+def test_an_injected_failure_hits_only_the_chunk_holding_that_row(
+    tmp_path: Path,
+) -> None:
+    source = open_source("synthetic:?rows=100&fail_at=42")
+    first, second = source.plan(50)
+    assert len(list(source.read(second))) == 50
+    with pytest.raises(SourceError, match=r"injected failure in chunk 0 \(row 42\)"):
+        list(source.read(first))
+    marker = tmp_path / "failed-once"
+    once = open_source(f"synthetic:?rows=100&fail_at=42&fail_once={marker}")
+    assert open_source(once.url).url == once.url
+    with pytest.raises(SourceError):
+        list(once.read(first))
+    assert marker.exists()
+    assert len(list(once.read(first))) == 50

@@ -17,6 +17,7 @@ from nngexport.wire import (
     Message,
     Result,
     Survey,
+    Taken,
     Task,
     decode,
     encode,
@@ -38,7 +39,17 @@ def chunks(draw: st.DrawFn) -> Chunk:
 
 messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Survey, text, text, text),
-    st.builds(Hello, text, st.integers(1, 2**63 - 1), count, count, text),
+    st.builds(
+        Hello,
+        text,
+        st.integers(1, 2**63 - 1),
+        count,
+        count,
+        text,
+        text,
+        st.lists(count, max_size=5).map(tuple),
+    ),
+    st.builds(Taken, text, count, text),
     st.builds(Task, text, text, chunks()),
     st.builds(Result, text, count, text, count, st.binary(max_size=200)),
     st.builds(Failure, text, count, text, text),
@@ -108,6 +119,14 @@ def _frame(kind: int, header: bytes, payload: bytes = b"") -> bytes:
         (_frame(1, b'{"job":"j","tasks":"t","results":"r"}', b"x"), "no payload"),
         (_frame(1, b"[" * 100_000 + b"]" * 100_000), "too long"),
         (_frame(1, b"[" * 50_000 + b"]" * 10), "not valid JSON"),
+        (
+            _frame(
+                2,
+                b'{"worker":"w","slots":1,"busy":0,"pid":1,"host":"h","job":"j",'
+                b'"held":[1,true]}',
+            ),
+            "bad index",
+        ),
     ],
 )
 def test_bad_frames_say_what_is_wrong(frame: bytes, complaint: str) -> None:

@@ -10,12 +10,7 @@ The library in four names:
 """
 
 from .api import export, run_export
-from .coordinator import (
-    Coordinator,
-    CoordinatorStatistics,
-    WorkerInfo,
-    open_coordinator,
-)
+from .coordinator import Coordinator, CoordinatorStatistics, open_coordinator
 from .errors import (
     ChunkFailedError,
     ExportError,
@@ -27,6 +22,7 @@ from .errors import (
 )
 from .job import export_in_process
 from .local import open_local_workers
+from .membership import WorkerInfo
 from .plan import Chunk
 from .progress import ExportSummary, Progress
 from .worker import Worker, WorkerStatistics, serve_worker

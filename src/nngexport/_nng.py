@@ -31,6 +31,14 @@ async def recv(sock: Any) -> bytes:
     return bytes(message.bytes)
 
 
+async def recv_from(sock: Any) -> tuple[bytes, int | None]:
+    """Like :func:`recv`, and also the id of the pipe (connection) it came over."""
+    with trio.CancelScope(shield=True):
+        message = await sock.arecv_msg()
+    pipe = message.pipe
+    return bytes(message.bytes), None if pipe is None else int(pipe.id)
+
+
 def close_all(*socks: Any) -> None:
     """Close every socket, ignoring ones already closed."""
     for sock in socks:

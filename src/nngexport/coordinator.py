@@ -4,22 +4,20 @@ How it works. The coordinator owns three NNG sockets:
 
 - a **surveyor0** on the address workers dial. A dedicated task sends a survey
   every ``survey_time`` seconds, back to back, and collects the answers
-  (:class:`~nngexport.wire.Hello`) until the survey expires. A worker is live
-  while it answered one of the last :data:`LIVE_ROUNDS` surveys. Each survey
-  also announces the two pipeline addresses, so workers need only one URL.
+  (:class:`~nngexport.wire.Hello`) until the survey expires. Who is live is
+  kept by :class:`~nngexport.membership.Membership`. Each survey also
+  announces the two pipeline addresses, so workers need only one URL.
 - a **push0** for chunk descriptors. A dedicated sender task owns it; exports
-  hand it frames through a channel. Push0 round-robins over the workers that
-  are ready to take a message.
-- a **pull0** for results. A dedicated receiver task decodes every frame and
-  passes results of the running export to it; anything else is dropped and
-  counted.
+  hand it frames through a channel, and learn when NNG took each one.
+- a **pull0** for what workers send back: ``Taken`` (a worker received a
+  chunk), ``Result`` and ``Failure``. A dedicated receiver task decodes every
+  frame and passes those of the running export to it; anything else is
+  dropped and counted.
 
 An export plans its chunks, waits until ``min_workers`` workers answered a
-survey, then runs two tasks: the dispatcher asks the
-:class:`~nngexport.scheduler.Scheduler` for the next chunk (bounded by a
-window sized from the capacity the survey found) and the collector offers
-results to the :class:`~nngexport.job.OrderedSink`, which writes them in
-order. Memory is bounded by the window, not the size of the export.
+survey, then hands over to an :class:`~nngexport.run.ExportRun`, which
+dispatches within a window, tracks leases, re-issues the chunks of lost
+workers and writes results in order. The socket loops feed it what they see.
 
 Socket operations are never cancelled (see :mod:`nngexport._nng`); the long
 lived tasks end when :func:`open_coordinator` closes the sockets on exit.
@@ -27,6 +25,7 @@ lived tasks end when :func:`open_coordinator` closes the sockets on exit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -41,27 +40,20 @@ import trio
 
 from . import _nng
 from .endpoints import ListenPlan, bound_url, listen_plan
-from .errors import ChunkFailedError, ExportError, NoWorkersError, ProtocolError
-from .job import (
-    JobPlan,
-    OrderedSink,
-    ProgressCallback,
-    discard,
-    open_output,
-    plan_job,
-)
+from .errors import ExportError, NoWorkersError, ProtocolError
+from .job import JobPlan, OrderedSink, ProgressCallback, discard, open_output, plan_job
+from .membership import Membership, WorkerInfo
 from .output import AtomicOutput
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
-from .scheduler import Scheduler, window_for
-from .wire import Failure, Hello, Result, Survey, Task, decode, encode
+from .run import ExportRun
+from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
+from .wire import Failure, Hello, Result, Survey, Taken, decode, encode
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a survey waits for answers; a new survey follows at once.
 SURVEY_TIME = 0.25
-#: A worker stays live while it answered one of this many latest surveys.
-LIVE_ROUNDS = 3
 #: Seconds an export waits for ``min_workers`` before giving up.
 DISCOVER_TIMEOUT = 15.0
 #: Seconds an export goes on with no live worker before it fails.
@@ -70,17 +62,6 @@ WORKER_TIMEOUT = 15.0
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 #: Largest survey answer accepted.
 MAX_HELLO_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A worker as its latest survey answer described it."""
-
-    worker: str
-    slots: int
-    busy: int
-    pid: int
-    host: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,24 +102,19 @@ class _Kick:
         await self._event.wait()
 
 
-@dataclass
-class _Active:
-    job: str
-    results: trio.MemorySendChannel[Result | Failure]
-
-
 class Coordinator:
     """A running coordinator; get one from :func:`open_coordinator`."""
 
     def __init__(self, addresses: ListenPlan, sockets: tuple[Any, Any, Any]) -> None:
         self._addresses = addresses
         self._surveyor, self._push, self._pull = sockets
-        self._round = 0
-        self._seen: dict[str, tuple[int, WorkerInfo]] = {}
+        self._membership = Membership()
         self._membership_changed = _Kick()
         self._survey_ended = _Kick()
-        self._tasks_send, self._tasks_receive = trio.open_memory_channel[bytes](0)
-        self._active: _Active | None = None
+        self._tasks_send, self._tasks_receive = trio.open_memory_channel[
+            tuple[str, int, bytes]
+        ](0)
+        self._active: ExportRun | None = None
         self._surveys = 0
         self._malformed = 0
         self._stray = 0
@@ -150,16 +126,14 @@ class Coordinator:
 
     def workers(self) -> tuple[WorkerInfo, ...]:
         """The live workers, as of the latest survey."""
-        oldest = self._round - LIVE_ROUNDS
-        return tuple(info for seen, info in self._seen.values() if seen > oldest)
+        return self._membership.live()
 
     def statistics(self) -> CoordinatorStatistics:
         """Counters since the coordinator opened."""
-        live = self.workers()
         return CoordinatorStatistics(
             surveys=self._surveys,
-            workers=len(live),
-            slots=sum(info.slots for info in live),
+            workers=len(self._membership.live()),
+            slots=self._membership.slots(),
             malformed=self._malformed,
             stray=self._stray,
         )
@@ -198,20 +172,23 @@ class Coordinator:
         min_workers: int = 1,
         discover_timeout: float = DISCOVER_TIMEOUT,
         worker_timeout: float = WORKER_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
     ) -> ExportSummary:
         """Export ``source`` to the CSV file ``output`` with the workers found.
 
         Plans the chunks, creates the output under a temporary name, waits for
-        ``min_workers`` workers, dispatches and collects every chunk, then
-        renames the file into place. On any error or cancellation the
-        temporary file is removed and ``output`` is left as it was.
+        ``min_workers`` workers, dispatches and collects every chunk (sending
+        again any chunk whose worker is lost), then renames the file into
+        place. On any error or cancellation the temporary file is removed and
+        ``output`` is left as it was.
 
         Raises:
             SourceError: the source cannot be opened or planned.
             OutputError: the output cannot be written.
             NoWorkersError: too few workers, or none left for too long.
-            ChunkFailedError: a worker could not render a chunk.
+            ChunkFailedError: a chunk failed or lost its worker
+                ``max_attempts`` times.
         """
         started = trio.current_time()
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
@@ -223,6 +200,7 @@ class Coordinator:
             min_workers=min_workers,
             discover_timeout=discover_timeout,
             worker_timeout=worker_timeout,
+            max_attempts=max_attempts,
             on_progress=on_progress,
         )
 
@@ -235,184 +213,118 @@ class Coordinator:
         min_workers: int = 1,
         discover_timeout: float = DISCOVER_TIMEOUT,
         worker_timeout: float = WORKER_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
     ) -> ExportSummary:
         """Run an export that is already planned, into an output already open.
 
         The lower half of :meth:`export`, for callers that plan and open the
-        output first (to report bad input before starting any worker). Takes
-        ownership of ``out``: commits it on success, discards it otherwise.
+        output themselves. Takes ownership of ``out``: commits it on success,
+        discards it otherwise.
         """
         if self._active is not None:
             await discard(out)
             raise ExportError("this coordinator is already running an export")
-        send, receive = trio.open_memory_channel[Result | Failure](0)
         try:
             live = await self.wait_for_workers(min_workers, timeout=discover_timeout)
             sink = OrderedSink(plan, out, on_progress=on_progress)
             sink.workers = len(live)
-            scheduler = Scheduler(len(plan.chunks), window=self._window())
-            self._active = _Active(plan.job, send)
+            scheduler = Scheduler(
+                len(plan.chunks),
+                window=window_for(self._membership.slots()),
+                max_attempts=max_attempts,
+            )
+            run = ExportRun(
+                plan,
+                sink,
+                scheduler,
+                membership=self._membership,
+                send_task=self._send_task,
+                worker_timeout=worker_timeout,
+            )
+            sink.statistics = run.statistics
             await sink.write_header()
-            kick = _Kick()
-            # Failures are passed out of the nursery by hand, not raised in it,
-            # so callers get the ExportError itself and not a group of one.
-            failures: list[ExportError] = []
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._dispatch, plan, scheduler, sink, kick)
-                nursery.start_soon(
-                    self._follow_membership,
-                    scheduler,
-                    sink,
-                    kick,
-                    worker_timeout,
-                    failures,
-                    nursery.cancel_scope,
-                )
-                try:
-                    await self._collect(receive, scheduler, sink, kick)
-                except ExportError as exc:
-                    failures.append(exc)
-                nursery.cancel_scope.cancel()
-            if failures:
-                raise failures[0]
+            self._active = run
+            try:
+                await run.run()
+            finally:
+                self._active = None
+                run.close()
             return await sink.commit(started=started)
         except BaseException:
             await discard(out)
             raise
-        finally:
-            self._active = None
-            send.close()
 
-    def _window(self) -> int:
-        return window_for(sum(info.slots for info in self.workers()))
-
-    async def _dispatch(
-        self, plan: JobPlan, scheduler: Scheduler, sink: OrderedSink, kick: _Kick
-    ) -> None:
-        while not scheduler.exhausted:
-            index = scheduler.next_chunk(written=sink.written, now=trio.current_time())
-            if index is None:
-                await kick.wait()
-                continue
-            task = Task(plan.job, plan.source, plan.chunks[index])
-            logger.debug("dispatching chunk %s of job %s", index, plan.job)
-            await self._tasks_send.send(encode(task))
-
-    async def _collect(
-        self,
-        receive: trio.MemoryReceiveChannel[Result | Failure],
-        scheduler: Scheduler,
-        sink: OrderedSink,
-        kick: _Kick,
-    ) -> None:
-        while not sink.done:
-            message = await receive.receive()
-            if isinstance(message, Failure):
-                raise ChunkFailedError(
-                    f"chunk {message.index} failed on worker {message.worker}:"
-                    f" {message.error}"
-                )
-            if not scheduler.is_in_flight(message.index):
-                if not sink.has(message.index):
-                    self._stray += 1
-                    logger.warning(
-                        "dropped a result for chunk %s, which was never dispatched",
-                        message.index,
-                    )
-                else:
-                    await sink.deliver(message.index, message.rows, message.data)
-                continue
-            scheduler.settle(message.index, now=trio.current_time())
-            await sink.deliver(message.index, message.rows, message.data)
-            kick.set()
-
-    async def _follow_membership(
-        self,
-        scheduler: Scheduler,
-        sink: OrderedSink,
-        kick: _Kick,
-        worker_timeout: float,
-        failures: list[ExportError],
-        scope: trio.CancelScope,
-    ) -> None:
-        alone_since: float | None = None
-        while True:
-            await self._membership_changed.wait()
-            live = self.workers()
-            sink.workers = max(sink.workers, len(live))
-            if live:
-                alone_since = None
-                window = window_for(sum(info.slots for info in live))
-                if window != scheduler.window:
-                    scheduler.window = window
-                    kick.set()
-                continue
-            now = trio.current_time()
-            if alone_since is None:
-                alone_since = now
-            elif now - alone_since >= worker_timeout:
-                failures.append(
-                    NoWorkersError(
-                        f"no worker has answered for {worker_timeout:g} s;"
-                        f" {sink.written} of {len(sink.plan.chunks)} chunks"
-                        " were written"
-                    )
-                )
-                scope.cancel()
-                return
+    async def _send_task(self, job: str, index: int, frame: bytes) -> None:
+        await self._tasks_send.send((job, index, frame))
 
     async def _survey_loop(self) -> None:
         while True:
-            job = self._active.job if self._active else ""
-            survey = Survey(job, self._addresses.tasks, self._addresses.results)
+            run = self._active
+            survey = Survey(
+                run.job if run else "", self._addresses.tasks, self._addresses.results
+            )
             try:
                 await _nng.send(self._surveyor, encode(survey))
             except _nng.CLOSED:
                 return
             self._surveys += 1
-            self._round += 1
+            self._membership.start_round()
             while True:
                 try:
-                    frame = await _nng.recv(self._surveyor)
+                    frame, pipe = await _nng.recv_from(self._surveyor)
                 except pynng.Timeout:
                     break
                 except _nng.CLOSED:
                     return
-                try:
-                    hello = decode(frame)
-                except ProtocolError as exc:
-                    self._malformed += 1
-                    logger.warning("dropped a malformed survey answer: %s", exc)
-                    continue
-                if not isinstance(hello, Hello):
-                    self._malformed += 1
-                    continue
-                info = WorkerInfo(
-                    hello.worker, hello.slots, hello.busy, hello.pid, hello.host
-                )
-                joined = hello.worker not in self._seen
-                self._seen[hello.worker] = (self._round, info)
-                if joined:
-                    logger.info(
-                        "worker %s joined with %s slot(s)", info.worker, info.slots
-                    )
-                    # Tell waiters now, not when the survey ends.
-                    self._membership_changed.set()
-            oldest = self._round - LIVE_ROUNDS
-            for worker, (seen, _) in list(self._seen.items()):
-                if seen <= oldest:
-                    logger.info("worker %s stopped answering surveys", worker)
-                    del self._seen[worker]
+                self._answered(frame, pipe)
+            now = trio.current_time()
+            for worker in self._membership.end_round():
+                logger.warning("worker %s stopped answering surveys", worker)
+                if self._active is not None:
+                    self._active.lose(worker, now=now)
+            if self._active is not None:
+                self._active.survey_ended(now=now)
             self._membership_changed.set()
             self._survey_ended.set()
 
+    def _answered(self, frame: bytes, pipe: int | None) -> None:
+        try:
+            hello = decode(frame)
+        except ProtocolError as exc:
+            self._malformed += 1
+            logger.warning("dropped a malformed survey answer: %s", exc)
+            return
+        if not isinstance(hello, Hello):
+            self._malformed += 1
+            return
+        now = trio.current_time()
+        if self._membership.answered(hello, pipe=pipe, now=now):
+            logger.info("worker %s joined with %s slot(s)", hello.worker, hello.slots)
+            # Tell waiters now, not when the survey ends.
+            self._membership_changed.set()
+        run = self._active
+        if run is not None and hello.job == run.job:
+            run.renew(hello.worker, hello.held, now=now)
+
+    def _pipe_closed(self, pipe: int) -> None:
+        worker = self._membership.pipe_closed(pipe)
+        if worker is None:
+            return
+        logger.info("worker %s disconnected", worker)
+        if self._active is not None:
+            self._active.lose(worker, now=trio.current_time())
+        self._membership_changed.set()
+
     async def _send_loop(self) -> None:
-        async for frame in self._tasks_receive:
+        async for job, index, frame in self._tasks_receive:
             try:
                 await _nng.send(self._push, frame)
             except _nng.CLOSED:
                 return
+            run = self._active
+            if run is not None and run.job == job:
+                run.sent(index, now=trio.current_time())
 
     async def _receive_loop(self) -> None:
         while True:
@@ -426,17 +338,20 @@ class Coordinator:
                 self._malformed += 1
                 logger.warning("dropped a malformed result frame: %s", exc)
                 continue
-            active = self._active
+            run = self._active
             if (
-                not isinstance(message, Result | Failure)
-                or active is None
-                or message.job != active.job
+                not isinstance(message, Result | Failure | Taken)
+                or run is None
+                or message.job != run.job
             ):
                 self._stray += 1
                 logger.debug("dropped a stray %s", type(message).__name__)
                 continue
+            if isinstance(message, Taken):
+                run.taken(message.index, message.worker, now=trio.current_time())
+                continue
             try:
-                await active.results.send(message)
+                await run.results.send(message)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._stray += 1
 
@@ -470,7 +385,18 @@ async def open_coordinator(
         surveyor = pynng.Surveyor0()
         push = pynng.Push0()
         pull = pynng.Pull0()
+        ready: list[Coordinator] = []
+        token = trio.lowlevel.current_trio_token()
+
+        def pipe_removed(pipe: Any) -> None:
+            # Runs on an NNG thread: hand the news to the Trio loop, if any.
+            if ready:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(ready[0]._pipe_closed, pipe.id)
+
         try:
+            # Options and callbacks go on before the sockets listen.
+            surveyor.add_post_pipe_remove_cb(pipe_removed)
             surveyor.survey_time = round(survey_time * 1000)
             surveyor.recv_max_size = MAX_HELLO_BYTES
             pull.recv_max_size = MAX_RESULT_BYTES
@@ -480,6 +406,7 @@ async def open_coordinator(
                 bound_url(planned.results, _listen(pull, planned.results)),
             )
             coordinator = Coordinator(bound, (surveyor, push, pull))
+            ready.append(coordinator)
             # The body runs inside the nursery but its exception is re-raised
             # outside it, so the caller sees its own error, not a group. The
             # loops never raise: closing the sockets ends them.

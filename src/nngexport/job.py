@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import trio
 
@@ -27,6 +28,19 @@ from .sources import open_source
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], object]
+
+
+class RecoveryCounters(Protocol):
+    """What a design that recovers from faults reports (see run.RunStatistics)."""
+
+    @property
+    def reissued(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def workers_lost(self) -> int: ...
+    @property
+    def recoveries(self) -> tuple[float, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,8 @@ class OrderedSink:
         self._rows_of: dict[int, int] = {}
         self.rows_written = 0
         self.workers = 0
+        #: Where recovery counters come from, for designs that recover.
+        self.statistics: Callable[[], RecoveryCounters] | None = None
         self._started = trio.current_time()
         self.written_changed = trio.Event()
 
@@ -153,7 +169,11 @@ class OrderedSink:
 
     def progress(self) -> Progress:
         """A progress event for the current state."""
+        counters = self.statistics() if self.statistics else None
         return Progress(
+            reissued=counters.reissued if counters else 0,
+            duplicates=counters.duplicates if counters else 0,
+            workers_lost=counters.workers_lost if counters else 0,
             chunks_done=self.written,
             chunks_total=len(self.plan.chunks),
             rows_done=self.rows_written,
@@ -168,7 +188,11 @@ class OrderedSink:
         if not self.done:
             raise AssertionError("commit before every chunk was written")
         await trio.to_thread.run_sync(self._output.commit)
+        counters = self.statistics() if self.statistics else None
         return ExportSummary(
+            reissued=counters.reissued if counters else 0,
+            workers_lost=counters.workers_lost if counters else 0,
+            recoveries=counters.recoveries if counters else (),
             output=self._output.path,
             rows=self.rows_written,
             bytes=self._output.bytes_written,
@@ -176,7 +200,7 @@ class OrderedSink:
             seconds=trio.current_time() - started,
             sha256=self._output.sha256,
             workers=self.workers,
-            duplicates=self.duplicates,
+            duplicates=counters.duplicates if counters else self.duplicates,
         )
 
 

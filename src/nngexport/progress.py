@@ -17,7 +17,11 @@ class Progress:
         rows_total: Rows the plan expects.
         bytes_done: CSV bytes written so far, header included.
         elapsed: Seconds since the export started.
-        workers: Workers that answered the latest survey (0 in-process).
+        workers: The most workers seen at once so far (0 in-process).
+        reissued: Chunks sent again because their worker was lost, their
+            lease expired, nobody acknowledged them, or they failed.
+        duplicates: Results dropped because their chunk was already written.
+        workers_lost: Times a worker was given up on.
     """
 
     chunks_done: int
@@ -27,6 +31,9 @@ class Progress:
     bytes_done: int
     elapsed: float
     workers: int
+    reissued: int = 0
+    duplicates: int = 0
+    workers_lost: int = 0
 
     @property
     def fraction(self) -> float:
@@ -62,6 +69,10 @@ class ExportSummary:
         sha256: Hex SHA-256 of the file.
         workers: The most workers seen at once (0 for an in-process export).
         duplicates: Results dropped because their chunk was already written.
+        reissued: Chunks sent again (see :class:`Progress`).
+        workers_lost: Times a worker was given up on.
+        recoveries: For each chunk sent again, seconds from the last sign of
+            life of the worker that held it to the new send.
     """
 
     output: Path
@@ -72,6 +83,9 @@ class ExportSummary:
     sha256: str
     workers: int
     duplicates: int = 0
+    reissued: int = 0
+    workers_lost: int = 0
+    recoveries: tuple[float, ...] = ()
 
     @property
     def rows_per_second(self) -> float:

@@ -35,6 +35,8 @@ _PREFIX = struct.Struct(">2sBBI")
 MAX_HEADER_BYTES: Final = 64 * 1024
 #: Longest string field (ids, URLs, error messages) a decoder accepts.
 MAX_TEXT: Final = 4096
+#: Most chunk indexes one survey answer may list.
+MAX_INDEXES: Final = 4096
 _MAX_INT: Final = 2**63 - 1
 _MIN_INT: Final = -(2**63)
 
@@ -56,13 +58,19 @@ class Survey:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Worker to coordinator, in answer to a survey: I am here, with this capacity."""
+    """Worker to coordinator, in answer to a survey: I am here, with this capacity.
+
+    ``held`` lists the chunks of job ``job`` (the survey's) that the worker has
+    taken and not yet answered; the answer renews their leases.
+    """
 
     worker: str
     slots: int
     busy: int
     pid: int
     host: str
+    job: str = ""
+    held: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,15 @@ class Task:
     job: str
     source: str
     chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Worker to coordinator, on receiving a task: this chunk is mine now."""
+
+    job: str
+    index: int
+    worker: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +112,7 @@ class Failure:
     error: str
 
 
-Message = Survey | Hello | Task | Result | Failure
+Message = Survey | Hello | Task | Result | Failure | Taken
 
 _KIND_OF: Final[dict[type[Any], int]] = {
     Survey: 1,
@@ -103,6 +120,7 @@ _KIND_OF: Final[dict[type[Any], int]] = {
     Task: 3,
     Result: 4,
     Failure: 5,
+    Taken: 6,
 }
 
 
@@ -114,14 +132,18 @@ def encode(message: Message) -> bytes:
     match message:
         case Survey(job, tasks, results):
             header = {"job": job, "tasks": tasks, "results": results}
-        case Hello(worker, slots, busy, pid, host):
+        case Hello(worker, slots, busy, pid, host, job, held):
             header = {
                 "worker": worker,
                 "slots": slots,
                 "busy": busy,
                 "pid": pid,
                 "host": host,
+                "job": job,
+                "held": list(held),
             }
+        case Taken(job, index, worker):
+            header = {"job": job, "index": index, "worker": worker}
         case Task(job, source, chunk):
             header = {
                 "job": job,
@@ -175,13 +197,15 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
         fields.expect("job", "tasks", "results")
         return Survey(fields.text("job"), fields.text("tasks"), fields.text("results"))
     if kind == 2:
-        fields.expect("worker", "slots", "busy", "pid", "host")
+        fields.expect("worker", "slots", "busy", "pid", "host", "job", "held")
         return Hello(
             fields.text("worker"),
             fields.integer("slots", low=1),
             fields.integer("busy", low=0),
             fields.integer("pid", low=0),
             fields.text("host"),
+            fields.text("job"),
+            fields.indexes("held"),
         )
     if kind == 3:
         fields.expect("job", "source", "index", "lo", "hi", "rows")
@@ -209,6 +233,11 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
             fields.integer("index", low=0),
             fields.text("worker"),
             fields.text("error"),
+        )
+    if kind == 6:
+        fields.expect("job", "index", "worker")
+        return Taken(
+            fields.text("job"), fields.integer("index", low=0), fields.text("worker")
         )
     raise ProtocolError(f"unknown message kind {kind}")
 
@@ -242,6 +271,16 @@ class _Fields:
         if not low <= value <= _MAX_INT:
             raise ProtocolError(f"field {name!r} is out of range: {value!r}")
         return value
+
+    def indexes(self, name: str) -> tuple[int, ...]:
+        value = self._header[name]
+        if not isinstance(value, list) or len(value) > MAX_INDEXES:
+            raise ProtocolError(
+                f"field {name!r} must be a list of at most {MAX_INDEXES} indexes"
+            )
+        if not all(type(item) is int and 0 <= item <= _MAX_INT for item in value):
+            raise ProtocolError(f"field {name!r} holds a bad index: {value!r:.80}")
+        return tuple(value)
 
     def optional_integer(self, name: str) -> int | None:
         if self._header[name] is None:

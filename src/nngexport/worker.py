@@ -7,10 +7,14 @@ blocking, so it may start before the coordinator) and runs two things:
   anything else: a respondent that answers late misses the survey and looks
   dead. Each survey announces the coordinator's pipeline addresses.
 - a session per announced pair of addresses: a pull0 socket for descriptors
-  and a push0 socket for results, with ``slots`` tasks that each take one
-  descriptor at a time, render it in a thread (so surveys are still answered
-  during a long chunk) and push the result. When a survey announces other
-  addresses (a new coordinator), the session is closed and a new one opened.
+  and a push0 socket for results. One task takes every descriptor as soon as
+  it arrives and tells the coordinator at once (:class:`~nngexport.wire.Taken`),
+  so no chunk sits unaccounted for in a socket buffer; ``slots`` tasks take
+  descriptors from that local queue, render each in a thread (so surveys are
+  still answered during a long chunk) and push the result. Every survey
+  answer lists the chunks held, which renews their leases. When a survey
+  announces other addresses (a new coordinator), the session is closed and a
+  new one opened.
 
 A chunk that cannot be rendered is answered with a
 :class:`~nngexport.wire.Failure`; the worker goes on.
@@ -19,6 +23,7 @@ A chunk that cannot be rendered is answered with a
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import socket
@@ -32,7 +37,17 @@ from . import _nng
 from .endpoints import check_url, resolve
 from .errors import ExportError, ProtocolError, UsageError
 from .job import render_from_url
-from .wire import Failure, Hello, Result, Survey, Task, decode, encode
+from .wire import (
+    MAX_INDEXES,
+    Failure,
+    Hello,
+    Result,
+    Survey,
+    Taken,
+    Task,
+    decode,
+    encode,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +83,8 @@ class Worker:
         self.name = name
         self.busy = 0
         self._endpoints: _Endpoints | None = None
+        # (job, chunk index) of every descriptor taken and not yet answered.
+        self._held: set[tuple[str, int]] = set()
         self._endpoints_changed = trio.Event()
         self._surveys = 0
         self._rendered = 0
@@ -98,7 +115,16 @@ class Worker:
                 continue
             self._surveys += 1
             self._announce(survey)
-            hello = Hello(self.name, self.slots, self.busy, os.getpid(), hostname)
+            held = tuple(sorted(i for job, i in self._held if job == survey.job))
+            hello = Hello(
+                self.name,
+                self.slots,
+                self.busy,
+                os.getpid(),
+                hostname,
+                survey.job,
+                held[:MAX_INDEXES],
+            )
             try:
                 await _nng.send(respondent, encode(hello))
             except _nng.CLOSED:
@@ -131,19 +157,30 @@ class Worker:
             tasks.recv_max_size = MAX_TASK_BYTES
             tasks.dial(endpoints.tasks, block=False)
             results.dial(endpoints.results, block=False)
+            # Unbounded, but never long: the coordinator's window bounds
+            # how many descriptors are out at once.
+            queue_in, queue_out = trio.open_memory_channel[Task](math.inf)
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._take, tasks, results, queue_in)
                 for _ in range(self.slots):
-                    nursery.start_soon(self._slot, tasks, results)
+                    nursery.start_soon(self._slot, queue_out.clone(), results)
+                queue_out.close()
                 try:
                     while self._endpoints == endpoints:
                         await self._endpoints_changed.wait()
                 finally:
-                    # Ends the slots' receives; cancelling them could hang.
+                    # Ends the receives (cancelling them could hang) and the
+                    # slots; descriptors not rendered yet are dropped, and the
+                    # coordinator re-issues them.
                     _nng.close_all(tasks, results)
+                    queue_in.close()
         finally:
             _nng.close_all(tasks, results)
+            self._held.clear()
 
-    async def _slot(self, tasks: Any, results: Any) -> None:
+    async def _take(
+        self, tasks: Any, results: Any, queue: trio.MemorySendChannel[Task]
+    ) -> None:
         while True:
             try:
                 frame = await _nng.recv(tasks)
@@ -158,11 +195,25 @@ class Worker:
             if not isinstance(task, Task):
                 self._malformed += 1
                 continue
-            reply = await self._render(task)
+            self._held.add((task.job, task.chunk.index))
             try:
-                await _nng.send(results, encode(reply))
-            except _nng.CLOSED:
+                await _nng.send(
+                    results, encode(Taken(task.job, task.chunk.index, self.name))
+                )
+                queue.send_nowait(task)
+            except (*_nng.CLOSED, trio.ClosedResourceError):
                 return
+
+    async def _slot(self, queue: trio.MemoryReceiveChannel[Task], results: Any) -> None:
+        async with queue:
+            async for task in queue:
+                reply = await self._render(task)
+                try:
+                    await _nng.send(results, encode(reply))
+                except _nng.CLOSED:
+                    return
+                finally:
+                    self._held.discard((task.job, task.chunk.index))
 
     async def _render(self, task: Task) -> Result | Failure:
         self.busy += 1

@@ -4,6 +4,11 @@ URL form: ``synthetic:?rows=N[&seed=S]``. The key is the row number
 ``0 .. N-1``, and row ``k`` is a pure function of ``(seed, k)``: any chunk can
 be generated on its own, in any process, and comes out the same.
 
+For fault-injection tests, ``&fail_at=K`` makes reading the chunk that holds
+row ``K`` raise :class:`~nngexport.errors.SourceError`, every time; add
+``&fail_once=/ABS/PATH`` to fail only the first time (the first reader creates
+that marker file; later readers see it and succeed).
+
 Speed matters here (the generator must not be the bottleneck of an export
 benchmark), so a row costs one splitmix64 hash of ``(seed, k)``; each field is
 cut from its bits and picks from fixed tables built once at import.
@@ -12,10 +17,11 @@ cut from its bits and picks from fixed tables built once at import.
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from collections.abc import Iterator, Sequence
 from functools import partial
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..errors import SourceError
 from ..plan import Chunk, plan_dense
@@ -41,7 +47,7 @@ SYNTHETIC_COLUMNS = (
 )
 
 _FORM = "synthetic:?rows=N[&seed=S]"
-_PARAMS = ("rows", "seed")
+_PARAMS = ("rows", "seed", "fail_at", "fail_once")
 _DIGITS = re.compile(r"[0-9]+")
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -161,19 +167,35 @@ def synthetic_row(seed: int, k: int) -> tuple[object, ...]:
 class SyntheticSource:
     """``rows`` generated rows; see :func:`synthetic_row` for their contents."""
 
-    def __init__(self, *, rows: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        rows: int,
+        seed: int = 0,
+        fail_at: int | None = None,
+        fail_once: str | None = None,
+    ) -> None:
         if rows < 0:
             raise ValueError(f"rows must not be negative, got {rows!r}")
         if not 0 <= seed <= _MASK:
             raise ValueError(f"seed must be in 0 .. 2**64 - 1, got {seed!r}")
+        if fail_once is not None and not os.path.isabs(fail_once):
+            raise ValueError(f"fail_once must be an absolute path, got {fail_once!r}")
         self._rows = rows
         self._seed = seed
         self._state = _seed_state(seed)
+        self._fail_at = fail_at
+        self._fail_once = fail_once
 
     @property
     def url(self) -> str:
-        """Canonical URL, with both parameters spelled out."""
-        return f"synthetic:?rows={self._rows}&seed={self._seed}"
+        """Canonical URL, with every parameter spelled out."""
+        url = f"synthetic:?rows={self._rows}&seed={self._seed}"
+        if self._fail_at is not None:
+            url += f"&fail_at={self._fail_at}"
+        if self._fail_once is not None:
+            url += f"&fail_once={quote(self._fail_once, safe='/')}"
+        return url
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -188,7 +210,20 @@ class SyntheticSource:
         """Generate the rows whose number lies in the chunk's range."""
         start = 0 if chunk.lo is None else max(chunk.lo, 0)
         stop = self._rows if chunk.hi is None else min(chunk.hi, self._rows)
+        if self._fail_at is not None and start <= self._fail_at < stop:
+            self._inject_failure(chunk)
         return map(partial(_row, self._state), range(start, stop))
+
+    def _inject_failure(self, chunk: Chunk) -> None:
+        if self._fail_once is not None:
+            try:
+                os.close(os.open(self._fail_once, os.O_CREAT | os.O_EXCL, 0o644))
+            except FileExistsError:
+                return  # failed once already
+        raise SourceError(
+            f"synthetic source {self.url!r}: injected failure in chunk"
+            f" {chunk.index} (row {self._fail_at})"
+        )
 
     def close(self) -> None:
         """Do nothing: a synthetic source holds no resources."""
@@ -223,7 +258,16 @@ def open_synthetic_source(url: str) -> SyntheticSource:
     seed = _natural(url, "seed", params.get("seed", "0"))
     if seed > _MASK:
         raise SourceError(f"synthetic source {url!r}: seed {seed!r} is not below 2**64")
-    return SyntheticSource(rows=rows, seed=seed)
+    fail_at = (
+        _natural(url, "fail_at", params["fail_at"]) if "fail_at" in params else None
+    )
+    fail_once = params.get("fail_once")
+    if fail_once is not None and not os.path.isabs(fail_once):
+        raise SourceError(
+            f"synthetic source {url!r}: fail_once must be an absolute path,"
+            f" got {fail_once!r}"
+        )
+    return SyntheticSource(rows=rows, seed=seed, fail_at=fail_at, fail_once=fail_once)
 
 
 def _natural(url: str, name: str, text: str) -> int:

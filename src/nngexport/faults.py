@@ -1,0 +1,179 @@
+"""Fault injection: run an export while hurting its workers, and check the file.
+
+Used by the fault tests, ``scripts/soak.py`` and the benchmark. A trial
+starts local worker processes, runs an export of a synthetic table, and when
+a chosen fraction of the chunks is written, hurts one worker chosen at
+random:
+
+- ``kill``: SIGKILL. Its connection drops; its chunks must be re-issued.
+- ``stop``: SIGSTOP, then SIGCONT once its chunks were re-issued. It stops
+  answering surveys, loses its leases, and its late results must be dropped
+  as duplicates.
+
+The output is then compared, row by row, with an in-process export of the
+same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import signal
+import statistics
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from .coordinator import open_coordinator
+from .job import export_in_process
+from .local import open_local_workers
+from .progress import ExportSummary, Progress
+
+FAULTS = ("kill", "stop")
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    """What one trial did and found."""
+
+    seed: int
+    fault: str
+    victim_pid: int
+    identical: bool
+    rows_lost: int
+    rows_doubled: int
+    summary: ExportSummary
+
+
+@dataclass(frozen=True, slots=True)
+class SoakReport:
+    """Trials summed up."""
+
+    trials: int
+    identical: int
+    rows_lost: int
+    rows_doubled: int
+    reissued: int
+    duplicates: int
+    recoveries: tuple[float, ...]
+
+    def lines(self) -> list[str]:
+        """The report as text, one fact a line."""
+        median = statistics.median(self.recoveries) if self.recoveries else None
+        worst = max(self.recoveries) if self.recoveries else None
+        return [
+            f"trials:            {self.trials}",
+            f"outputs identical: {self.identical}",
+            f"rows lost:         {self.rows_lost}",
+            f"rows doubled:      {self.rows_doubled}",
+            f"chunks re-issued:  {self.reissued}",
+            f"duplicates dropped: {self.duplicates}",
+            "recovery (s, last sign of life to re-send):"
+            f" median {_seconds(median)}, worst {_seconds(worst)}"
+            f" over {len(self.recoveries)} re-sent chunks",
+        ]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summarise(results: list[TrialResult]) -> SoakReport:
+    """Add up the trials."""
+    return SoakReport(
+        trials=len(results),
+        identical=sum(r.identical for r in results),
+        rows_lost=sum(r.rows_lost for r in results),
+        rows_doubled=sum(r.rows_doubled for r in results),
+        reissued=sum(r.summary.reissued for r in results),
+        duplicates=sum(r.summary.duplicates for r in results),
+        recoveries=tuple(t for r in results for t in r.summary.recoveries),
+    )
+
+
+def compare_rows(reference: Path, output: Path) -> tuple[int, int]:
+    """Rows of ``reference`` missing from ``output``, and rows in it too often."""
+    expected = _row_counts(reference)
+    found = _row_counts(output)
+    lost = sum((expected - found).values())
+    doubled = sum((found - expected).values())
+    return lost, doubled
+
+
+def _row_counts(path: Path) -> Counter[tuple[str, ...]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return Counter(tuple(row) for row in csv.reader(file))
+
+
+async def run_trial(
+    seed: int,
+    *,
+    fault: str,
+    workers: int = 4,
+    rows: int = 200_000,
+    chunk_rows: int = 2_000,
+    directory: Path | None = None,
+) -> TrialResult:
+    """Run one export with ``fault`` done to a random worker; check the file."""
+    if fault not in FAULTS:
+        raise ValueError(f"fault must be one of {FAULTS}, got {fault!r}")
+    rng = random.Random(seed)
+    source = f"synthetic:?rows={rows}&seed={seed}"
+    chunks = -(-rows // chunk_rows)
+    # Hurt a worker somewhere in the first two thirds, so work remains.
+    threshold = rng.randint(1, max(1, chunks * 2 // 3))
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        reference = Path(scratch, "reference.csv")
+        output = Path(scratch, "output.csv")
+        await export_in_process(source, reference, chunk_rows=chunk_rows)
+        reached = trio.Event()
+        reissued = trio.Event()
+
+        def watch(progress: Progress) -> None:
+            if progress.chunks_done >= threshold:
+                reached.set()
+            if progress.reissued:
+                reissued.set()
+
+        async with (
+            open_coordinator() as coordinator,
+            open_local_workers(coordinator.endpoint, workers) as processes,
+            trio.open_nursery() as nursery,
+        ):
+            victim = rng.choice(processes)
+
+            async def hurt() -> None:
+                await reached.wait()
+                if fault == "kill":
+                    victim.send_signal(signal.SIGKILL)
+                    return
+                victim.send_signal(signal.SIGSTOP)
+                try:
+                    # Resume it once its chunks went elsewhere, or when the
+                    # export ends (it may have held nothing).
+                    await reissued.wait()
+                finally:
+                    victim.send_signal(signal.SIGCONT)
+
+            nursery.start_soon(hurt)
+            summary = await coordinator.export(
+                source,
+                output,
+                chunk_rows=chunk_rows,
+                min_workers=workers,
+                on_progress=watch,
+            )
+            nursery.cancel_scope.cancel()
+        identical, lost, doubled = await trio.to_thread.run_sync(
+            _check, reference, output
+        )
+    return TrialResult(seed, fault, victim.pid, identical, lost, doubled, summary)
+
+
+def _check(reference: Path, output: Path) -> tuple[bool, int, int]:
+    if output.read_bytes() == reference.read_bytes():
+        return True, 0, 0
+    return False, *compare_rows(reference, output)
