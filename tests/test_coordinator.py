@@ -14,8 +14,9 @@ from nngexport import (
     open_coordinator,
     serve_worker,
 )
-from nngexport.job import open_output, plan_job
+from nngexport.job import plan_job
 from nngexport.local import worker_command
+from nngexport.sink import prepare
 
 from .conftest import NNGEXPORT, wait_until
 
@@ -121,7 +122,7 @@ async def test_a_chunk_the_worker_cannot_render_fails_the_export(
     conn.close()
     plan = plan_job(f"sqlite://{db}?table=t", 5)
     db.unlink()  # planned, then the table vanishes before any worker reads it
-    out = await open_output(tmp_path / "out.csv")
+    out = await prepare(plan, tmp_path / "out.csv", resume=False)
     with trio.fail_after(30):
         async with (
             open_coordinator("inproc://lib-fail") as coordinator,

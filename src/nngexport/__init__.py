@@ -20,11 +20,11 @@ from .errors import (
     SourceError,
     UsageError,
 )
-from .job import export_in_process
 from .local import open_local_workers
 from .membership import WorkerInfo
 from .plan import Chunk
 from .progress import ExportSummary, Progress
+from .sink import export_in_process
 from .worker import Worker, WorkerStatistics, serve_worker
 
 __version__ = "0.1.0"

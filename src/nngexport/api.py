@@ -11,11 +11,14 @@ from .coordinator import (
     WORKER_TIMEOUT,
     open_coordinator,
 )
+from .destination import check_destination
 from .errors import UsageError
-from .job import ProgressCallback, export_in_process, open_output, plan_job
+from .job import ProgressCallback, check_source, plan_job
 from .local import open_local_workers
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
+from .scheduler import MAX_ATTEMPTS
+from .sink import export_in_process, prepare
 
 
 async def run_export(
@@ -29,6 +32,8 @@ async def run_export(
     slots: int = 1,
     discover_timeout: float = DISCOVER_TIMEOUT,
     worker_timeout: float = WORKER_TIMEOUT,
+    max_attempts: int = MAX_ATTEMPTS,
+    resume: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to the CSV file ``output``; the Trio form of :func:`export`.
@@ -47,6 +52,10 @@ async def run_export(
         slots: Chunks each local worker renders at once.
         discover_timeout: Seconds to wait for ``min_workers``.
         worker_timeout: Seconds to go on with no live worker before failing.
+        max_attempts: Times a chunk may fail or lose its worker before the
+            export fails.
+        resume: Continue an interrupted export to ``output`` from its
+            journal, if there is one.
         on_progress: Called with a :class:`~nngexport.progress.Progress` each
             time chunks are written.
 
@@ -61,26 +70,34 @@ async def run_export(
         raise UsageError(f"slots must be at least 1, got {slots!r}")
     if workers == 0 and listen is None:
         return await export_in_process(
-            source, output, chunk_rows=chunk_rows, on_progress=on_progress
+            source,
+            output,
+            chunk_rows=chunk_rows,
+            resume=resume,
+            on_progress=on_progress,
         )
     needed = min_workers if min_workers is not None else max(workers, 1)
     if needed < 1:
         raise UsageError(f"min_workers must be at least 1, got {needed!r}")
     started = trio.current_time()
+    # Quick checks first, so bad input fails before any worker starts.
+    await trio.to_thread.run_sync(check_source, source)
+    await trio.to_thread.run_sync(lambda: check_destination(output, resume=resume))
     async with (
         open_coordinator(listen) as coordinator,
         open_local_workers(coordinator.endpoint, workers, slots=slots),
     ):
         # Workers take a moment to start; plan the export meanwhile.
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-        out = await open_output(output)
+        destination = await prepare(plan, output, resume=resume)
         return await coordinator.export_plan(
             plan,
-            out,
+            destination,
             started=started,
             min_workers=needed,
             discover_timeout=discover_timeout,
             worker_timeout=worker_timeout,
+            max_attempts=max_attempts,
             on_progress=on_progress,
         )
 
@@ -96,6 +113,8 @@ def export(
     slots: int = 1,
     discover_timeout: float = DISCOVER_TIMEOUT,
     worker_timeout: float = WORKER_TIMEOUT,
+    max_attempts: int = MAX_ATTEMPTS,
+    resume: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to ``output`` from plain, non-Trio code. Blocks.
@@ -114,6 +133,8 @@ def export(
             slots=slots,
             discover_timeout=discover_timeout,
             worker_timeout=worker_timeout,
+            max_attempts=max_attempts,
+            resume=resume,
             on_progress=on_progress,
         )
     )

@@ -39,11 +39,14 @@ class Offer:
 class Assembler:
     """Reorders the chunks ``0 .. total - 1`` into one run, each exactly once."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, start: int = 0) -> None:
         if total < 0:
             raise ValueError(f"total must not be negative, got {total!r}")
+        if not 0 <= start <= total:
+            raise ValueError(f"start must be in 0 .. {total}, got {start!r}")
         self._total = total
-        self._next = 0
+        # Chunks before ``start`` are in the file already (a resumed export).
+        self._next = start
         self._early: dict[int, bytes] = {}
         self.duplicates = 0
 

@@ -24,6 +24,7 @@ from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
 from .plan import DEFAULT_CHUNK_ROWS
+from .scheduler import MAX_ATTEMPTS
 from .terminal import ProgressBar, describe_summary
 from .worker import DEFAULT_SLOTS, serve_worker
 
@@ -132,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=WORKER_TIMEOUT,
         metavar="SECONDS",
         help="fail after this long with no live worker (default: %(default)s)",
+    )
+    export.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=MAX_ATTEMPTS,
+        metavar="N",
+        help="times a chunk may fail or lose its worker before the export fails"
+        " (default: %(default)s)",
+    )
+    export.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted export to OUTPUT from its journal",
     )
     export.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, no summary"
@@ -254,6 +268,8 @@ async def _export(args: argparse.Namespace) -> int:
         slots=args.slots,
         discover_timeout=args.discover_timeout,
         worker_timeout=args.worker_timeout,
+        max_attempts=args.max_attempts,
+        resume=args.resume,
         on_progress=bar.update if bar else None,
     )
     if bar:

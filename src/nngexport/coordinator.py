@@ -39,15 +39,16 @@ import pynng
 import trio
 
 from . import _nng
+from .destination import Destination
 from .endpoints import ListenPlan, bound_url, listen_plan
 from .errors import ExportError, NoWorkersError, ProtocolError
-from .job import JobPlan, OrderedSink, ProgressCallback, discard, open_output, plan_job
+from .job import JobPlan, ProgressCallback, plan_job
 from .membership import Membership, WorkerInfo
-from .output import AtomicOutput
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
 from .run import ExportRun
 from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
+from .sink import OrderedSink, prepare
 from .wire import Failure, Hello, Result, Survey, Taken, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -173,29 +174,32 @@ class Coordinator:
         discover_timeout: float = DISCOVER_TIMEOUT,
         worker_timeout: float = WORKER_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
+        resume: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> ExportSummary:
         """Export ``source`` to the CSV file ``output`` with the workers found.
 
-        Plans the chunks, creates the output under a temporary name, waits for
+        Plans the chunks, opens the part file and journal beside ``output``
+        (or, with ``resume``, continues an interrupted export's), waits for
         ``min_workers`` workers, dispatches and collects every chunk (sending
-        again any chunk whose worker is lost), then renames the file into
-        place. On any error or cancellation the temporary file is removed and
-        ``output`` is left as it was.
+        again any chunk whose worker is lost), then renames the part file
+        into place. ``output`` itself is never half-written: if the export
+        fails after writing chunks, the part file and journal stay for
+        ``resume``; if it fails before, they are removed.
 
         Raises:
             SourceError: the source cannot be opened or planned.
-            OutputError: the output cannot be written.
+            OutputError: the output cannot be written or resumed.
             NoWorkersError: too few workers, or none left for too long.
             ChunkFailedError: a chunk failed or lost its worker
                 ``max_attempts`` times.
         """
         started = trio.current_time()
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-        out = await open_output(output)
+        destination = await prepare(plan, output, resume=resume)
         return await self.export_plan(
             plan,
-            out,
+            destination,
             started=started,
             min_workers=min_workers,
             discover_timeout=discover_timeout,
@@ -207,7 +211,7 @@ class Coordinator:
     async def export_plan(
         self,
         plan: JobPlan,
-        out: AtomicOutput,
+        destination: Destination,
         *,
         started: float,
         min_workers: int = 1,
@@ -216,23 +220,24 @@ class Coordinator:
         max_attempts: int = MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
     ) -> ExportSummary:
-        """Run an export that is already planned, into an output already open.
+        """Run an export that is already planned, into a destination already open.
 
         The lower half of :meth:`export`, for callers that plan and open the
-        output themselves. Takes ownership of ``out``: commits it on success,
-        discards it otherwise.
+        destination themselves. Takes ownership of ``destination``: commits
+        it on success, closes it (keeping it for resume if any chunk was
+        written) otherwise.
         """
-        if self._active is not None:
-            await discard(out)
-            raise ExportError("this coordinator is already running an export")
+        sink = OrderedSink(plan, destination, on_progress=on_progress)
         try:
+            if self._active is not None:
+                raise ExportError("this coordinator is already running an export")
             live = await self.wait_for_workers(min_workers, timeout=discover_timeout)
-            sink = OrderedSink(plan, out, on_progress=on_progress)
             sink.workers = len(live)
             scheduler = Scheduler(
                 len(plan.chunks),
                 window=window_for(self._membership.slots()),
                 max_attempts=max_attempts,
+                start=sink.start,
             )
             run = ExportRun(
                 plan,
@@ -252,7 +257,7 @@ class Coordinator:
                 run.close()
             return await sink.commit(started=started)
         except BaseException:
-            await discard(out)
+            await sink.close()
             raise
 
     async def _send_task(self, job: str, index: int, frame: bytes) -> None:
@@ -273,7 +278,9 @@ class Coordinator:
             while True:
                 try:
                     frame, pipe = await _nng.recv_from(self._surveyor)
-                except pynng.Timeout:
+                except (pynng.Timeout, pynng.BadState):
+                    # Timeout: the survey ended while we waited. BadState: it
+                    # ended before we asked (a busy loop); same thing.
                     break
                 except _nng.CLOSED:
                     return

@@ -28,9 +28,9 @@ from pathlib import Path
 import trio
 
 from .coordinator import open_coordinator
-from .job import export_in_process
 from .local import open_local_workers
 from .progress import ExportSummary, Progress
+from .sink import export_in_process
 
 FAULTS = ("kill", "stop")
 

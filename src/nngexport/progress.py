@@ -73,6 +73,8 @@ class ExportSummary:
         workers_lost: Times a worker was given up on.
         recoveries: For each chunk sent again, seconds from the last sign of
             life of the worker that held it to the new send.
+        resumed_at: Chunks that were already in the file from an interrupted
+            export (``--resume``); 0 for an export that ran in one go.
     """
 
     output: Path
@@ -86,6 +88,7 @@ class ExportSummary:
     reissued: int = 0
     workers_lost: int = 0
     recoveries: tuple[float, ...] = ()
+    resumed_at: int = 0
 
     @property
     def rows_per_second(self) -> float:

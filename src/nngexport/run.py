@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import trio
 
 from .errors import ChunkFailedError, ExportError, NoWorkersError
-from .job import JobPlan, OrderedSink
+from .job import JobPlan
 from .membership import Membership
 from .scheduler import Outcome, Scheduler, window_for
+from .sink import OrderedSink
 from .wire import Failure, Result, Task, encode
 
 logger = logging.getLogger(__name__)

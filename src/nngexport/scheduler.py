@@ -170,9 +170,12 @@ class Scheduler:
         lease_time: float = LEASE_TIME,
         loss_ack_grace: float = LOSS_ACK_GRACE,
         max_attempts: int = MAX_ATTEMPTS,
+        start: int = 0,
     ) -> None:
         if total < 0:
             raise ValueError(f"total must not be negative, got {total!r}")
+        if not 0 <= start <= total:
+            raise ValueError(f"start must be in 0 .. {total}, got {start!r}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
         self._total = total
@@ -182,9 +185,10 @@ class Scheduler:
         self._loss_ack_grace = loss_ack_grace
         self._max_attempts = max_attempts
         self._chunks: dict[int, _Chunk] = {}
-        self._next_fresh = 0
+        # Chunks before ``start`` are in the file already (a resumed export).
+        self._next_fresh = start
         self._requeued: list[int] = []
-        self._done = 0
+        self._done = start
         self._duplicates = 0
         self._workers_lost = 0
         self.reissues: list[Reissue] = []

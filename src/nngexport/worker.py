@@ -127,6 +127,8 @@ class Worker:
             )
             try:
                 await _nng.send(respondent, encode(hello))
+            except pynng.BadState:
+                continue  # that survey is over; answer the next one
             except _nng.CLOSED:
                 return
 
