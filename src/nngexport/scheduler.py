@@ -52,7 +52,7 @@ QUEUED_PER_SLOT = 1
 #: The window never drops below this, so one worker still overlaps its chunks.
 MIN_WINDOW = 2
 #: Seconds a sent chunk may go without a worker saying it took it.
-ACK_TIMEOUT = 1.0
+ACK_TIMEOUT = 0.5
 #: Seconds a lease lasts unless the worker's survey answers renew it.
 LEASE_TIME = 1.5
 #: Seconds left to acknowledge a sent chunk once some worker is lost: a
