@@ -61,9 +61,19 @@ def render_bar(progress: Progress) -> str:
 def describe_summary(summary: ExportSummary) -> str:
     """One line saying what an export did."""
     workers = "in-process" if summary.workers == 0 else f"{summary.workers} workers"
-    return (
+    line = (
         f"wrote {summary.rows:,} rows ({summary.bytes / 1e6:,.1f} MB,"
         f" {summary.chunks:,} chunks) to {summary.output} in {summary.seconds:.2f} s"
         f" with {workers}: {summary.rows_per_second:,.0f} rows/s,"
         f" {summary.megabytes_per_second:,.1f} MB/s"
     )
+    recovered = [
+        (summary.resumed_at, "chunks kept from the interrupted export"),
+        (summary.workers_lost, "workers lost"),
+        (summary.reissued, "chunks re-issued"),
+        (summary.duplicates, "duplicates dropped"),
+    ]
+    notes = [f"{count:,} {what}" for count, what in recovered if count]
+    if summary.recoveries:
+        notes.append(f"slowest recovery {max(summary.recoveries):.2f} s")
+    return line + ("; " + ", ".join(notes) if notes else "")
