@@ -82,3 +82,12 @@ async def wait_until(predicate: Callable[[], bool], *, timeout: float = 10) -> N
     with trio.fail_after(timeout):
         while not predicate():  # noqa: ASYNC110 - nothing here can set an Event
             await trio.sleep(POLL_INTERVAL)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

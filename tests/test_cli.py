@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from .conftest import NNGEXPORT, wait_until
+from .conftest import NNGEXPORT, alive, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -109,14 +109,6 @@ def test_worker_rejects_a_bad_address() -> None:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_a_signal_stops_the_export_its_workers_and_leaves_no_file(
     tmp_path: Path, signum: signal.Signals
@@ -146,7 +138,7 @@ async def test_a_signal_stops_the_export_its_workers_and_leaves_no_file(
         process.send_signal(signum)
         status = await process.wait()
     assert status == 128 + signum
-    await wait_until(lambda: not any(_alive(pid) for pid in pids))
+    await wait_until(lambda: not any(alive(pid) for pid in pids))
     # Never a partial file under the output name; if chunks were written
     # already, the part file and journal stay for --resume.
     left = sorted(p.name for p in tmp_path.iterdir())

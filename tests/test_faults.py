@@ -19,7 +19,7 @@ from nngexport import (
 )
 from nngexport.faults import run_trial
 
-from .conftest import NNGEXPORT, wait_until
+from .conftest import NNGEXPORT, alive, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -154,14 +154,6 @@ async def test_no_live_worker_for_worker_timeout_fails_cleanly(tmp_path: Path) -
     assert not (tmp_path / "out.csv").exists()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 async def test_after_a_coordinator_crash_workers_exit_and_resume_finishes_the_file(
     tmp_path: Path,
 ) -> None:
@@ -197,7 +189,7 @@ async def test_after_a_coordinator_crash_workers_exit_and_resume_finishes_the_fi
         crashed.send_signal(signal.SIGKILL)
         await crashed.wait()
         # Started by the coordinator, the workers notice it is gone.
-        await wait_until(lambda: not any(_alive(pid) for pid in pids), timeout=10)
+        await wait_until(lambda: not any(alive(pid) for pid in pids), timeout=10)
         assert not out.exists()
 
         refused = await trio.run_process(

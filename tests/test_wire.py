@@ -139,3 +139,12 @@ def test_the_result_payload_is_carried_raw() -> None:
     frame = encode(Result("j", 3, "w", 1000, data))
     assert frame.endswith(data)
     assert len(frame) < len(data) + 80
+
+
+def test_decode_as_refuses_another_kind() -> None:
+    from nngexport.wire import decode_as
+
+    frame = encode(Survey("j", "t", "r"))
+    assert decode_as(frame, Survey) == Survey("j", "t", "r")
+    with pytest.raises(ProtocolError, match="expected a Task, got a Survey"):
+        decode_as(frame, Task)

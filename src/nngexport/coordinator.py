@@ -49,7 +49,7 @@ from .progress import ExportSummary
 from .run import ExportRun
 from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
 from .sink import OrderedSink, prepare
-from .wire import Failure, Hello, Result, Survey, Taken, decode, encode
+from .wire import Failure, Hello, Result, Survey, Taken, decode, decode_as, encode
 
 logger = logging.getLogger(__name__)
 
@@ -297,13 +297,10 @@ class Coordinator:
 
     def _answered(self, frame: bytes, pipe: int | None) -> None:
         try:
-            hello = decode(frame)
+            hello = decode_as(frame, Hello)
         except ProtocolError as exc:
             self._malformed += 1
             logger.warning("dropped a malformed survey answer: %s", exc)
-            return
-        if not isinstance(hello, Hello):
-            self._malformed += 1
             return
         now = trio.current_time()
         if self._membership.answered(hello, pipe=pipe, now=now):

@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import OutputError
 from .job import JobPlan
 from .journal import Journal, JournalHeader, check_resumable, plan_digest
-from .output import AtomicOutput, journal_path, part_path
+from .output import AtomicOutput, check_target, journal_path, part_path
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +71,7 @@ def check_destination(output: str | os.PathLike[str], *, resume: bool) -> None:
         OutputError: the directory is missing, ``output`` is a directory, or
             an interrupted export left its files and ``resume`` is false.
     """
-    target = Path(output)
-    if target.is_dir():
-        raise OutputError(f"output {str(target)!r} is a directory")
-    if not target.parent.is_dir():
-        raise OutputError(
-            f"cannot write {str(target)!r}: no directory {str(target.parent)!r}"
-        )
+    target = check_target(output)
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {str(target)!r}: permission denied")
     journal = journal_path(target)

@@ -66,7 +66,7 @@ class AtomicOutput:
     bytes_written: int
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        target = _checked_target(path)
+        target = check_target(path)
         temp = part_path(target)
         try:
             # 0o666 and not mkstemp's 0o600: the output should get the same
@@ -113,7 +113,7 @@ class AtomicOutput:
         """
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ValueError(f"length must be a byte count >= 0, got {length!r}")
-        target = _checked_target(path)
+        target = check_target(path)
         temp = part_path(target)
         journal = journal_path(target)
         try:
@@ -217,7 +217,8 @@ class AtomicOutput:
         self.temp_path.unlink(missing_ok=True)
 
 
-def _checked_target(path: str | os.PathLike[str]) -> Path:
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, if an export could be written there; else OutputError."""
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"output {str(target)!r} is a directory")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .errors import ProtocolError
 from .plan import Chunk
@@ -113,6 +113,7 @@ class Failure:
 
 
 Message = Survey | Hello | Task | Result | Failure | Taken
+_M = TypeVar("_M", bound=Message)
 
 _KIND_OF: Final[dict[type[Any], int]] = {
     Survey: 1,
@@ -240,6 +241,16 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
             fields.text("job"), fields.integer("index", low=0), fields.text("worker")
         )
     raise ProtocolError(f"unknown message kind {kind}")
+
+
+def decode_as(frame: bytes | bytearray | memoryview, kind: type[_M]) -> _M:
+    """Decode one frame that must be a ``kind``, or raise ProtocolError."""
+    message = decode(frame)
+    if not isinstance(message, kind):
+        raise ProtocolError(
+            f"expected a {kind.__name__}, got a {type(message).__name__}"
+        )
+    return message
 
 
 class _Fields:

@@ -45,7 +45,7 @@ from .wire import (
     Survey,
     Taken,
     Task,
-    decode,
+    decode_as,
     encode,
 )
 
@@ -105,13 +105,10 @@ class Worker:
             except _nng.CLOSED:
                 return
             try:
-                survey = decode(frame)
+                survey = decode_as(frame, Survey)
             except ProtocolError as exc:
                 self._malformed += 1
                 logger.warning("dropped a malformed survey: %s", exc)
-                continue
-            if not isinstance(survey, Survey):
-                self._malformed += 1
                 continue
             self._surveys += 1
             self._announce(survey)
@@ -189,13 +186,10 @@ class Worker:
             except _nng.CLOSED:
                 return
             try:
-                task = decode(frame)
+                task = decode_as(frame, Task)
             except ProtocolError as exc:
                 self._malformed += 1
                 logger.warning("dropped a malformed task: %s", exc)
-                continue
-            if not isinstance(task, Task):
-                self._malformed += 1
                 continue
             self._held.add((task.job, task.chunk.index))
             try:
