@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from .redis_server import RedisServer, redis_binary
+
 #: The command that runs this checkout's nngexport in a new process.
 NNGEXPORT = [sys.executable, "-m", "nngexport"]
 
@@ -91,3 +93,34 @@ def alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def redis_servers(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Starts private redis-servers (see tests/redis_server.py); kills them after.
+
+    Call it as ``redis_servers(aof=True, config={...})``.
+    """
+    binary = redis_binary()
+    started: list[RedisServer] = []
+
+    def start(
+        *, aof: bool = False, config: dict[str, str] | None = None
+    ) -> RedisServer:
+        directory = Path(tempfile.mkdtemp(prefix="redis-", dir=tmp_path))
+        server = RedisServer(binary, directory, aof=aof, config=config)
+        started.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()
+
+
+@pytest.fixture
+def redis_server(redis_servers: Callable[..., RedisServer]) -> RedisServer:
+    """A private redis-server with no persistence."""
+    return redis_servers()

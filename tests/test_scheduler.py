@@ -112,6 +112,13 @@ class Export(RuleBasedStateMachine):
         self.scheduler.lose_worker(worker, now=self.now)
 
     @precondition(started)
+    @rule()
+    def broker_comes_back_empty(self) -> None:
+        # Every message in the broker is gone; workers mid-render go on.
+        self.in_transit.clear()
+        self.scheduler.requeue_in_flight(now=self.now, cause="broker restarted")
+
+    @precondition(started)
     @rule(worker=st.sampled_from(WORKERS))
     def worker_answers_survey(self, worker: str) -> None:
         self.scheduler.renew(worker, self.held[worker], now=self.now)
@@ -268,3 +275,21 @@ def test_chunks_unacknowledged_when_a_worker_is_lost_come_back_soon() -> None:
     scheduler.lose_worker("dead", now=0.1)
     assert scheduler.expire(now=0.1 + LOSS_ACK_GRACE) == [0]
     assert scheduler.state(1) is State.LEASED
+
+
+def test_a_broker_restart_requeues_everything_in_flight_at_no_attempt() -> None:
+    scheduler = Scheduler(4, window=4, max_attempts=1)
+    for now in range(3):
+        index = scheduler.next_chunk(written=0)
+        assert index is not None
+        scheduler.sent(index, now=now)
+    scheduler.taken(0, "w1", now=3)
+    assert scheduler.requeue_in_flight(now=4, cause="redis restarted") == [0, 1, 2]
+    assert [scheduler.state(i) for i in range(3)] == [State.PENDING] * 3
+    assert [r.cause for r in scheduler.reissues] == ["redis restarted"] * 3
+    # Chunk 0 had its one attempt, but the restart was nobody's failure.
+    assert scheduler.next_chunk(written=0) == 0
+    scheduler.sent(0, now=5)
+    scheduler.taken(0, "w2", now=5)
+    assert scheduler.complete(0, "w2", now=6) is Outcome.ACCEPTED
+    assert scheduler.failure is None

@@ -11,6 +11,9 @@ from .coordinator import (
     WORKER_TIMEOUT,
     open_coordinator,
 )
+from .designs import check_design
+from .designs.redis_common import DEFAULT_PREFIX
+from .designs.redis_coordinator import open_redis_coordinator
 from .destination import check_destination
 from .errors import UsageError
 from .job import ProgressCallback, check_source, plan_job
@@ -34,6 +37,9 @@ async def run_export(
     worker_timeout: float = WORKER_TIMEOUT,
     max_attempts: int = MAX_ATTEMPTS,
     resume: bool = False,
+    design: str = "nng",
+    redis: str | None = None,
+    redis_prefix: str = DEFAULT_PREFIX,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to the CSV file ``output``; the Trio form of :func:`export`.
@@ -56,6 +62,13 @@ async def run_export(
             export fails.
         resume: Continue an interrupted export to ``output`` from its
             journal, if there is one.
+        design: ``"nng"``, or a Redis design: ``"redis-pubsub"``,
+            ``"redis-streams"`` or ``"redis-lists"``. With a Redis design,
+            ``workers=0`` means external workers only (``nngexport worker
+            --design ... --redis ...``), not an in-process export.
+        redis: The Redis URL a Redis design uses (``redis://HOST:PORT/DB``).
+        redis_prefix: The prefix of every Redis key and channel; two exports
+            on one Redis at once need two prefixes.
         on_progress: Called with a :class:`~nngexport.progress.Progress` each
             time chunks are written.
 
@@ -68,6 +81,26 @@ async def run_export(
         )
     if slots < 1:
         raise UsageError(f"slots must be at least 1, got {slots!r}")
+    check_design(design, redis)
+    if redis is not None:
+        if listen is not None:
+            raise UsageError("--listen is for --design nng; Redis designs use --redis")
+        return await _run_redis_export(
+            source,
+            output,
+            design=design,
+            redis=redis,
+            prefix=redis_prefix,
+            workers=workers,
+            chunk_rows=chunk_rows,
+            min_workers=min_workers if min_workers is not None else max(workers, 1),
+            slots=slots,
+            discover_timeout=discover_timeout,
+            worker_timeout=worker_timeout,
+            max_attempts=max_attempts,
+            resume=resume,
+            on_progress=on_progress,
+        )
     if workers == 0 and listen is None:
         return await export_in_process(
             source,
@@ -102,6 +135,46 @@ async def run_export(
         )
 
 
+async def _run_redis_export(
+    source: str,
+    output: str | os.PathLike[str],
+    *,
+    design: str,
+    redis: str,
+    prefix: str,
+    workers: int,
+    chunk_rows: int,
+    min_workers: int,
+    slots: int,
+    discover_timeout: float,
+    worker_timeout: float,
+    max_attempts: int,
+    resume: bool,
+    on_progress: ProgressCallback | None,
+) -> ExportSummary:
+    if min_workers < 1:
+        raise UsageError(f"min_workers must be at least 1, got {min_workers!r}")
+    started = trio.current_time()
+    await trio.to_thread.run_sync(check_source, source)
+    await trio.to_thread.run_sync(lambda: check_destination(output, resume=resume))
+    async with (
+        open_redis_coordinator(redis, design, prefix=prefix) as coordinator,
+        open_local_workers(redis, workers, slots=slots, design=design, prefix=prefix),
+    ):
+        plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+        destination = await prepare(plan, output, resume=resume)
+        return await coordinator.export_plan(
+            plan,
+            destination,
+            started=started,
+            min_workers=min_workers,
+            discover_timeout=discover_timeout,
+            worker_timeout=worker_timeout,
+            max_attempts=max_attempts,
+            on_progress=on_progress,
+        )
+
+
 def export(
     source: str,
     output: str | os.PathLike[str],
@@ -115,6 +188,9 @@ def export(
     worker_timeout: float = WORKER_TIMEOUT,
     max_attempts: int = MAX_ATTEMPTS,
     resume: bool = False,
+    design: str = "nng",
+    redis: str | None = None,
+    redis_prefix: str = DEFAULT_PREFIX,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to ``output`` from plain, non-Trio code. Blocks.
@@ -135,6 +211,9 @@ def export(
             worker_timeout=worker_timeout,
             max_attempts=max_attempts,
             resume=resume,
+            design=design,
+            redis=redis,
+            redis_prefix=redis_prefix,
             on_progress=on_progress,
         )
     )

@@ -21,12 +21,15 @@ import trio
 
 from .api import run_export
 from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
+from .designs import DESIGNS, check_design
+from .designs.redis_common import DEFAULT_PREFIX, RedisBridge
+from .designs.redis_worker import serve_redis_worker
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
 from .plan import DEFAULT_CHUNK_ROWS
 from .scheduler import MAX_ATTEMPTS
 from .terminal import ProgressBar, describe_summary
-from .worker import DEFAULT_SLOTS, serve_worker
+from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
 
 PROG = "nngexport"
 #: Exit status for bad input: a bad argument, source or output.
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="times a chunk may fail or lose its worker before the export fails"
         " (default: %(default)s)",
     )
+    _add_design_options(export)
     export.add_argument(
         "--resume",
         action="store_true",
@@ -157,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render chunks for the coordinator at URL until stopped.",
     )
     worker.add_argument(
-        "--connect", required=True, metavar="URL", help="the coordinator's address"
+        "--connect",
+        metavar="URL",
+        help="the coordinator's address (with --design nng, the default)",
     )
+    _add_design_options(worker)
     worker.add_argument(
         "--slots",
         type=_positive_int,
@@ -205,6 +212,28 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CHUNK_ROWS,
         metavar="R",
         help="rows per chunk (default: %(default)s)",
+    )
+
+
+def _add_design_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--design",
+        choices=DESIGNS,
+        default="nng",
+        help="the transport: brokerless NNG, or one of the Redis designs"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="the Redis server of a Redis design, e.g. redis://127.0.0.1:6379/0",
+    )
+    parser.add_argument(
+        "--redis-prefix",
+        default=DEFAULT_PREFIX,
+        metavar="PREFIX",
+        help="prefix of the Redis keys; two exports on one Redis need two"
+        " (default: %(default)s)",
     )
 
 
@@ -270,6 +299,9 @@ async def _export(args: argparse.Namespace) -> int:
         worker_timeout=args.worker_timeout,
         max_attempts=args.max_attempts,
         resume=args.resume,
+        design=args.design,
+        redis=args.redis,
+        redis_prefix=args.redis_prefix,
         on_progress=bar.update if bar else None,
     )
     if bar:
@@ -280,12 +312,29 @@ async def _export(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
-    # Checked here, outside the nursery, so a bad URL is a plain one-line error.
-    check_url(args.connect, what="coordinator address")
+    # Checked here, outside the nursery, so bad input is a plain one-line error.
+    check_design(args.design, args.redis)
+    if args.design == "nng":
+        if args.connect is None:
+            raise UsageError("a worker needs --connect URL (or a Redis --design)")
+        check_url(args.connect, what="coordinator address")
+    elif args.connect is not None:
+        raise UsageError("--connect is for --design nng; Redis designs use --redis")
+    else:
+        RedisBridge(args.redis).close()
     async with trio.open_nursery() as nursery:
         if args.exit_on_stdin_eof:
             nursery.start_soon(_cancel_on_stdin_eof, nursery.cancel_scope)
-        await serve_worker(args.connect, slots=args.slots, name=args.name)
+        if args.connect is not None:
+            await serve_worker(args.connect, slots=args.slots, name=args.name)
+        else:
+            await serve_redis_worker(
+                args.design,
+                args.redis,
+                slots=args.slots,
+                name=args.name or default_worker_name(),
+                prefix=args.redis_prefix,
+            )
     return 0
 
 

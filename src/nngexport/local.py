@@ -26,26 +26,36 @@ logger = logging.getLogger(__name__)
 STOP_GRACE = 3.0
 
 
-def worker_command(connect: str, *, slots: int) -> list[str]:
-    """The command line that starts one local worker for ``connect``."""
-    return [
-        sys.executable,
-        "-m",
-        "nngexport",
-        "worker",
-        "--connect",
-        connect,
-        "--slots",
-        str(slots),
-        "--exit-on-stdin-eof",
-    ]
+def worker_command(
+    connect: str, *, slots: int, design: str = "nng", prefix: str | None = None
+) -> list[str]:
+    """The command line that starts one local worker.
+
+    ``connect`` is the coordinator's address for ``design="nng"``, and the
+    Redis URL for a Redis design (whose keys start with ``prefix``).
+    """
+    command = [sys.executable, "-m", "nngexport", "worker"]
+    if design == "nng":
+        command += ["--connect", connect]
+    else:
+        command += ["--design", design, "--redis", connect]
+        if prefix is not None:
+            command += ["--redis-prefix", prefix]
+    return [*command, "--slots", str(slots), "--exit-on-stdin-eof"]
 
 
 @asynccontextmanager
 async def open_local_workers(
-    connect: str, count: int, *, slots: int = 1
+    connect: str,
+    count: int,
+    *,
+    slots: int = 1,
+    design: str = "nng",
+    prefix: str | None = None,
 ) -> AsyncIterator[list[trio.Process]]:
     """Start ``count`` worker processes dialing ``connect``; stop them on exit.
+
+    For a Redis design, ``connect`` is the Redis URL (see :func:`worker_command`).
 
     Yields the processes. Workers that are still running on exit are told to
     stop (their stdin is closed), given :data:`STOP_GRACE` seconds, then
@@ -57,7 +67,8 @@ async def open_local_workers(
     try:
         for _ in range(count):
             process = await trio.lowlevel.open_process(
-                worker_command(connect, slots=slots), stdin=subprocess.PIPE
+                worker_command(connect, slots=slots, design=design, prefix=prefix),
+                stdin=subprocess.PIPE,
             )
             processes.append(process)
         yield processes

@@ -302,6 +302,31 @@ class Scheduler:
             self._requeue(index, now=now, cause=cause)
         return overdue
 
+    def in_flight(self) -> list[int]:
+        """The chunks sent or leased, lowest first."""
+        return sorted(
+            index
+            for index, chunk in self._chunks.items()
+            if chunk.state in (State.SENT, State.LEASED)
+        )
+
+    def requeue_in_flight(self, *, now: float, cause: str) -> list[int]:
+        """Put back every chunk sent or leased: the transport lost them all.
+
+        For a broker that came back empty (a Redis restart with no
+        persistence): nobody tried and failed these chunks, so this costs
+        them no attempt. Results still on their way are duplicates later.
+        """
+        lost = self.in_flight()
+        for index in lost:
+            chunk = self._chunks[index]
+            self.reissues.append(Reissue(index, now, cause, chunk.worker))
+            chunk.state = State.PENDING
+            chunk.worker = None
+            chunk.deadline = math.inf
+            heapq.heappush(self._requeued, index)
+        return lost
+
     def next_deadline(self) -> float:
         """The earliest acknowledgement or lease deadline (``inf`` if none)."""
         return min(

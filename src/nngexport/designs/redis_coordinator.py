@@ -1,0 +1,446 @@
+"""The coordinator of the Redis designs: one run loop, three transports.
+
+How it works. An export runs three tasks over one
+:class:`~nngexport.designs.redis_common.RedisBridge`, around the same
+sans-I/O :class:`~nngexport.scheduler.Scheduler` and
+:class:`~nngexport.sink.OrderedSink` as over NNG:
+
+- the dispatcher takes every chunk the scheduler releases (the window bounds
+  them) and hands the batch to the design in one round trip;
+- the collector takes results and failures from the design and writes them
+  in order. It is the only reader: a slow disk makes it slow, which is what
+  a slow consumer means for each design;
+- the ticker, every :data:`TICK`, asks Redis who is live (liveness keys),
+  whether Redis still holds this export (the ``epoch`` key: gone means Redis
+  restarted with no data), and what the design knows of the chunks in flight
+  (claims, chunks taken back, chunks given up). It then expires leases, for
+  the one design (Pub/Sub) whose coordinator keeps them.
+
+When Redis cannot be reached, every task retries; after ``redis_timeout``
+seconds of that, the export fails. Failures are stored and end the run by
+cancelling its nursery, and :meth:`RedisRun.run` raises them as plain
+:class:`~nngexport.errors.ExportError`\\ s.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import trio
+
+from ..destination import Destination
+from ..errors import (
+    ChunkFailedError,
+    ExportError,
+    NoWorkersError,
+    ProtocolError,
+    UsageError,
+)
+from ..job import JobPlan, ProgressCallback
+from ..progress import ExportSummary
+from ..run import RunStatistics
+from ..scheduler import MAX_ATTEMPTS, Outcome, Scheduler, window_for
+from ..sink import OrderedSink
+from ..wire import Failure, Result, Task, decode, encode
+from .redis_common import (
+    DEFAULT_PREFIX,
+    HEARTBEAT_INTERVAL,
+    Keys,
+    LiveWorker,
+    RedisBridge,
+    RedisUnavailable,
+    live_workers,
+    wait_for_workers,
+)
+from .transport import Check, CoordinatorHalf
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between looks at Redis (liveness, claims, dead workers).
+TICK = HEARTBEAT_INTERVAL
+#: Seconds an export waits for an unreachable Redis before it fails.
+REDIS_TIMEOUT = 15.0
+#: Seconds between tries while Redis cannot be reached.
+RETRY_INTERVAL = 0.1
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    epoch: bytes | None
+    live: list[LiveWorker]
+    check: Check
+
+
+class RedisRun:
+    """One running export over a Redis design; see the module docstring."""
+
+    def __init__(
+        self,
+        plan: JobPlan,
+        sink: OrderedSink,
+        scheduler: Scheduler,
+        half: CoordinatorHalf,
+        bridge: RedisBridge,
+        keys: Keys,
+        *,
+        max_attempts: int,
+        worker_timeout: float,
+        redis_timeout: float,
+    ) -> None:
+        self.plan = plan
+        self._sink = sink
+        self._scheduler = scheduler
+        self._half = half
+        self._bridge = bridge
+        self._keys = keys
+        self._max_attempts = max_attempts
+        self._worker_timeout = worker_timeout
+        self._redis_timeout = redis_timeout
+        self._wake = trio.Event()
+        self._failure: ExportError | None = None
+        self._scope: trio.CancelScope | None = None
+        self._down_since: float | None = None
+        self._alone_since: float | None = None
+        self._last_seen: dict[str, float] = {}
+        self._holder: dict[int, str] = {}
+        self._taken_back = 0
+        self._workers_lost = 0
+        self._recoveries: list[float] = []
+        self.redis_restarts = 0
+        self.stray = 0
+        self.malformed = 0
+
+    def statistics(self) -> RunStatistics:
+        """What this export recovered from so far."""
+        stats = self._scheduler.statistics()
+        return RunStatistics(
+            reissued=stats.reissued + self._taken_back,
+            duplicates=stats.duplicates,
+            workers_lost=self._workers_lost,
+            recoveries=tuple(self._recoveries),
+        )
+
+    async def run(self) -> None:
+        """Dispatch and collect until every chunk is written, or raise."""
+        async with trio.open_nursery() as nursery:
+            self._scope = nursery.cancel_scope
+            nursery.start_soon(self._guard, self._dispatch)
+            nursery.start_soon(self._guard, self._tick)
+            await self._guard(self._collect)
+            nursery.cancel_scope.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await loop()
+        except ExportError as exc:
+            self._fail(exc)
+
+    def _fail(self, error: ExportError) -> None:
+        if self._failure is None:
+            self._failure = error
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _kick(self) -> None:
+        self._wake.set()
+        self._wake = trio.Event()
+
+    async def _redis(self, function: Callable[[Any], _T]) -> _T:
+        """``function(client)`` in a thread, retried while Redis is away."""
+        while True:
+            try:
+                result = await self._bridge.call(function)
+            except RedisUnavailable as exc:
+                now = trio.current_time()
+                if self._down_since is None:
+                    self._down_since = now
+                    logger.warning("%s; retrying", exc)
+                elif now - self._down_since >= self._redis_timeout:
+                    raise RedisUnavailable(
+                        f"Redis at {self._bridge.url} could not be used for"
+                        f" {self._redis_timeout:g} s: {exc};"
+                        f" {self._sink.written} of {len(self.plan.chunks)} chunks"
+                        " were written"
+                    ) from None
+                await trio.sleep(RETRY_INTERVAL)
+                continue
+            self._down_since = None
+            return result
+
+    # -- the three tasks ------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while True:
+            batch = []
+            written = self._sink.written
+            while (index := self._scheduler.next_chunk(written=written)) is not None:
+                batch.append(index)
+            if not batch:
+                await self._wake.wait()
+                continue
+            frames = [
+                (i, encode(Task(self.plan.job, self.plan.source, self.plan.chunks[i])))
+                for i in batch
+            ]
+            logger.debug("dispatching chunk(s) %s", batch)
+            await self._redis(functools.partial(self._half.send, tasks=frames))
+            now = trio.current_time()
+            for index in batch:
+                self._scheduler.sent(index, now=now)
+
+    async def _collect(self) -> None:
+        while not self._sink.done:
+            frames = await self._redis(self._half.receive)
+            for frame in frames:
+                await self._handle(frame)
+            if frames:
+                self._kick()
+
+    async def _handle(self, frame: bytes) -> None:
+        try:
+            message = decode(frame)
+        except ProtocolError as exc:
+            self.malformed += 1
+            logger.warning("dropped a malformed result: %s", exc)
+            return
+        if not isinstance(message, Result | Failure) or message.job != self.plan.job:
+            self.stray += 1
+            logger.debug("dropped a stray %s", type(message).__name__)
+            return
+        now = trio.current_time()
+        if isinstance(message, Failure):
+            logger.warning(
+                "chunk %s failed on worker %s: %s",
+                message.index,
+                message.worker,
+                message.error,
+            )
+            self._scheduler.fail(message.index, message.worker, message.error, now=now)
+            self._check_failure()
+            return
+        outcome = self._scheduler.complete(message.index, message.worker, now=now)
+        if outcome is Outcome.ACCEPTED:
+            before = self._sink.written
+            await self._sink.deliver(message.index, message.rows, message.data)
+            done = list(range(before, self._sink.written))
+            if done:
+                await self._redis(lambda client: self._half.written(client, done))
+        elif outcome is Outcome.DUPLICATE:
+            logger.info(
+                "dropped a duplicate of chunk %s from %s", message.index, message.worker
+            )
+        else:
+            self.stray += 1
+
+    async def _tick(self) -> None:
+        while True:
+            await trio.sleep(TICK)
+            in_flight = self._scheduler.in_flight()
+            look = await self._redis(functools.partial(self._look, in_flight=in_flight))
+            now = trio.current_time()
+            if look.epoch is None:
+                await self._restore(now)
+            self._follow_workers(look.live, now)
+            self._apply(look.check, now)
+            expired = self._scheduler.expire(now=now)
+            if expired:
+                logger.warning(
+                    "chunk(s) %s unclaimed for too long; sending them again",
+                    ", ".join(map(str, expired)),
+                )
+                for index in expired:
+                    seen = self._last_seen.get(self._holder.pop(index, ""))
+                    if seen is not None:
+                        self._recoveries.append(now - seen)
+            self._check_failure()
+            self._kick()
+
+    def _look(self, client: Any, in_flight: list[int]) -> _Look:
+        epoch = client.get(self._keys.epoch)
+        return _Look(
+            epoch, live_workers(client, self._keys), self._half.check(client, in_flight)
+        )
+
+    async def _restore(self, now: float) -> None:
+        self.redis_restarts += 1
+        lost = self._scheduler.requeue_in_flight(now=now, cause="Redis lost its data")
+        logger.warning(
+            "Redis at %s holds nothing of this export any more (restarted with no"
+            " persistence?); sending the %s chunk(s) in flight again",
+            self._bridge.url,
+            len(lost),
+        )
+        await self._redis(
+            lambda client: self._half.restore(
+                client, self.plan.job, max_attempts=self._max_attempts
+            )
+        )
+
+    def _follow_workers(self, live: list[LiveWorker], now: float) -> None:
+        names = {worker.name for worker in live}
+        for gone in set(self._last_seen) - names:
+            if now - self._last_seen[gone] > TICK * 1.5:
+                continue
+            self._workers_lost += 1
+            logger.warning("worker %s is no longer live", gone)
+        for name in names:
+            self._last_seen[name] = now
+        self._sink.workers = max(self._sink.workers, len(live))
+        slots = sum(worker.slots for worker in live)
+        if slots:
+            self._alone_since = None
+            self._scheduler.window = window_for(slots)
+        elif self._alone_since is None:
+            self._alone_since = now
+        elif now - self._alone_since >= self._worker_timeout:
+            self._fail(
+                NoWorkersError(
+                    f"no worker has been live for {self._worker_timeout:g} s;"
+                    f" {self._sink.written} of {len(self.plan.chunks)} chunks"
+                    " were written"
+                )
+            )
+
+    def _apply(self, check: Check, now: float) -> None:
+        for index, worker in check.claims.items():
+            self._scheduler.taken(index, worker, now=now)
+            self._holder[index] = worker
+        for index, former in check.taken_back:
+            self._taken_back += 1
+            logger.warning("chunk %s was taken back from worker %s", index, former)
+            seen = self._last_seen.get(former or "")
+            if seen is not None:
+                self._recoveries.append(now - seen)
+        if check.given_up:
+            first = check.given_up[0]
+            self._fail(
+                ChunkFailedError(f"chunk {first.index} was given up: {first.reason}")
+            )
+
+    def _check_failure(self) -> None:
+        failure = self._scheduler.failure
+        if failure is not None:
+            self._fail(ChunkFailedError(failure.describe()))
+
+
+class RedisCoordinator:
+    """A coordinator for one Redis design; see :func:`open_redis_coordinator`."""
+
+    def __init__(self, design: str, bridge: RedisBridge, keys: Keys) -> None:
+        self.design = design
+        self.url = bridge.url
+        self._bridge = bridge
+        self._keys = keys
+        self._running = False
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this coordinator's exports."""
+        return self._keys.prefix
+
+    async def workers(self) -> list[LiveWorker]:
+        """The workers whose liveness key exists now."""
+        return await self._bridge.call(lambda client: live_workers(client, self._keys))
+
+    async def wait_for_workers(self, count: int, *, timeout: float) -> list[LiveWorker]:
+        """Wait until ``count`` workers are live; NoWorkersError after ``timeout``."""
+        return await wait_for_workers(self._bridge, self._keys, count, timeout=timeout)
+
+    async def export_plan(
+        self,
+        plan: JobPlan,
+        destination: Destination,
+        *,
+        started: float,
+        min_workers: int = 1,
+        discover_timeout: float,
+        worker_timeout: float,
+        max_attempts: int = MAX_ATTEMPTS,
+        redis_timeout: float = REDIS_TIMEOUT,
+        on_progress: ProgressCallback | None = None,
+    ) -> ExportSummary:
+        """Run a planned export into an open destination (as the NNG coordinator's).
+
+        Takes ownership of ``destination``: commits it on success, closes it
+        (keeping it for resume if any chunk was written) otherwise.
+        """
+        from .registry import HALVES
+
+        sink = OrderedSink(plan, destination, on_progress=on_progress)
+        half: CoordinatorHalf | None = None
+        try:
+            if self._running:
+                raise ExportError("this coordinator is already running an export")
+            self._running = True
+            live = await self.wait_for_workers(min_workers, timeout=discover_timeout)
+            sink.workers = len(live)
+            half = HALVES[self.design][0](self._bridge.client, self._keys)
+            started_half = half
+            await self._bridge.call(
+                lambda client: started_half.start(
+                    client, plan.job, max_attempts=max_attempts
+                )
+            )
+            scheduler = Scheduler(
+                len(plan.chunks),
+                window=window_for(sum(worker.slots for worker in live)),
+                ack_timeout=half.ack_timeout,
+                lease_time=half.lease_time,
+                max_attempts=max_attempts,
+                start=sink.start,
+            )
+            run = RedisRun(
+                plan,
+                sink,
+                scheduler,
+                half,
+                self._bridge,
+                self._keys,
+                max_attempts=max_attempts,
+                worker_timeout=worker_timeout,
+                redis_timeout=redis_timeout,
+            )
+            sink.statistics = run.statistics
+            await sink.write_header()
+            await run.run()
+            return await sink.commit(started=started)
+        except BaseException:
+            await sink.close()
+            raise
+        finally:
+            self._running = False
+            if half is not None:
+                half.close()
+
+
+@asynccontextmanager
+async def open_redis_coordinator(
+    redis: str, design: str, *, prefix: str = DEFAULT_PREFIX
+) -> AsyncIterator[RedisCoordinator]:
+    """Open a coordinator for Redis design ``design`` on the server at ``redis``.
+
+    Raises:
+        UsageError: an unknown design or a malformed Redis URL.
+        RedisUnavailable: Redis cannot be reached.
+    """
+    from .registry import HALVES
+
+    if design not in HALVES:
+        raise UsageError(
+            f"unknown Redis design {design!r}; choose one of {', '.join(HALVES)}"
+        )
+    bridge = RedisBridge(redis)
+    try:
+        await bridge.call(lambda client: client.ping())
+        yield RedisCoordinator(design, bridge, Keys(prefix))
+    finally:
+        bridge.close()
