@@ -109,6 +109,7 @@ class RedisRun:
         self._down_since: float | None = None
         self._alone_since: float | None = None
         self._last_seen: dict[str, float] = {}
+        self._live: set[str] = set()
         self._holder: dict[int, str] = {}
         self._taken_back = 0
         self._workers_lost = 0
@@ -287,11 +288,10 @@ class RedisRun:
 
     def _follow_workers(self, live: list[LiveWorker], now: float) -> None:
         names = {worker.name for worker in live}
-        for gone in set(self._last_seen) - names:
-            if now - self._last_seen[gone] > TICK * 1.5:
-                continue
+        for gone in self._live - names:
             self._workers_lost += 1
             logger.warning("worker %s is no longer live", gone)
+        self._live = names
         for name in names:
             self._last_seen[name] = now
         self._sink.workers = max(self._sink.workers, len(live))

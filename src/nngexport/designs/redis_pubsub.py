@@ -8,7 +8,8 @@ guarantee is the coordinator's own, as with NNG:
 
 - Every worker receives every descriptor. One with a free slot claims the
   chunk with ``SET claim:JOB:INDEX NAME NX PX``; the others drop it. The
-  heartbeat renews the claims a worker holds; answering deletes the claim.
+  heartbeat renews the claims a worker holds; once answered, a claim is no
+  longer renewed and expires.
 - The coordinator leases each chunk itself (the shared
   :class:`~nngexport.scheduler.Scheduler`): it looks at the claims of the
   chunks in flight every tick, and a chunk with no claim for the lease time
@@ -196,10 +197,10 @@ class PubSubWorker:
         return self._keys.claim(held.task.job, held.task.chunk.index)
 
     def answer(self, client: Any, held: Held, frame: bytes) -> None:
-        with client.pipeline(transaction=False) as pipe:
-            pipe.publish(self._keys.results, frame)
-            self._release(keys=[self._claim_key(held)], args=[self._name], client=pipe)
-            pipe.execute()
+        # The claim is left to expire, not deleted: until then the
+        # coordinator sees that a worker took the chunk, so a result lost on
+        # the way counts as a failed attempt, not as a descriptor nobody got.
+        client.publish(self._keys.results, frame)
 
     def renew(self, pipe: Any, held: Sequence[Held]) -> None:
         if held:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,8 +58,14 @@ class StreamsCoordinator:
         self._last = b"0-0"
         # Entry ids of each chunk's descriptors, to delete once it is written.
         self._entries: dict[int, list[bytes]] = {}
-        # Delivery count and consumer of each pending entry, as last seen.
-        self._delivered: dict[bytes, tuple[int, str]] = {}
+        # Consumer of each pending entry, as last seen.
+        self._consumer: dict[bytes, str] = {}
+        # Chunk index of each task entry (send() adds, written() removes).
+        self._index: dict[bytes, int] = {}
+        # Chunks whose results came from a later delivery, with the consumer
+        # that had them before; filled by receive() and emptied by check(),
+        # which run in two threads: a deque is safe for that.
+        self._reclaimed: deque[tuple[int, str | None]] = deque()
 
     def _create(self, client: Any, job: str, max_attempts: int) -> None:
         import redis
@@ -80,7 +87,8 @@ class StreamsCoordinator:
 
     def restore(self, client: Any, job: str, *, max_attempts: int) -> None:
         self._entries.clear()
-        self._delivered.clear()
+        self._index.clear()
+        self._consumer.clear()
         self._create(client, job, max_attempts)
 
     def send(self, client: Any, tasks: Sequence[tuple[int, bytes]]) -> None:
@@ -90,6 +98,7 @@ class StreamsCoordinator:
             ids = pipe.execute()
         for (index, _), entry in zip(tasks, ids, strict=True):
             self._entries.setdefault(index, []).append(entry)
+            self._index[entry] = index
 
     def receive(self, client: Any) -> list[bytes]:
         reply = client.xread(
@@ -102,14 +111,29 @@ class StreamsCoordinator:
         [(_, entries)] = reply
         self._last = entries[-1][0]
         client.xdel(self._keys.results, *(entry for entry, _ in entries))
+        for _, fields in entries:
+            # A result of a second or later delivery: some worker took the
+            # entry over from another (XAUTOCLAIM). Reported by check().
+            if int(fields.get(b"d", b"1")) > 1:
+                task = fields.get(b"t", b"")
+                index = self._index.get(task)
+                if index is not None:
+                    self._reclaimed.append((index, self._consumer.get(task)))
         return [bytes(fields.get(b"r", b"")) for _, fields in entries]
 
     def check(self, client: Any, in_flight: Sequence[int]) -> Check:
         with client.pipeline(transaction=False) as pipe:
             pipe.xrange(self._keys.dead, count=16)
             pipe.xpending_range(self._keys.tasks, GROUP, "-", "+", 1000)
-            dead, pending = pipe.execute()
+            dead, pending = pipe.execute(raise_on_error=False)
         check = Check()
+        for reply in (dead, pending):
+            if isinstance(reply, Exception):
+                if not _is_nogroup(reply):
+                    raise reply
+                # Redis restarted empty; the coordinator sees the epoch gone
+                # and calls restore().
+                return check
         for _, fields in dead:
             try:
                 task = decode_as(fields.get(b"t", b""), Task)
@@ -123,22 +147,17 @@ class StreamsCoordinator:
                     f" it is in the dead-letter stream {self._keys.dead!r}",
                 )
             )
-        # A delivery count that went up means some worker claimed the entry
-        # from another (XAUTOCLAIM): the design's own re-issue.
-        index_of = {e: i for i, ids in self._entries.items() for e in ids}
         for entry in pending:
-            key = entry["message_id"]
-            count = int(entry["times_delivered"])
-            before, holder = self._delivered.get(key, (1, None))
-            self._delivered[key] = (count, entry["consumer"].decode())
-            if count > before and key in index_of:
-                check.taken_back.extend([(index_of[key], holder)] * (count - before))
+            self._consumer[entry["message_id"]] = entry["consumer"].decode()
+        while self._reclaimed:
+            check.taken_back.append(self._reclaimed.popleft())
         return check
 
     def written(self, client: Any, indexes: Sequence[int]) -> None:
         entries = [e for i in indexes for e in self._entries.pop(i, ())]
         for entry in entries:
-            self._delivered.pop(entry, None)
+            self._consumer.pop(entry, None)
+            self._index.pop(entry, None)
         if entries:
             client.xdel(self._keys.tasks, *entries)
 
@@ -185,7 +204,7 @@ class StreamsWorker:
 
     def _read(
         self, client: Any, start: str, room: int, *, block: int | None
-    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    ) -> list[tuple[bytes, dict[bytes, bytes], int]]:
         reply = client.xreadgroup(
             GROUP, self._name, {self._keys.tasks: start}, count=room, block=block
         )
@@ -193,7 +212,9 @@ class StreamsWorker:
             return []
         [(_, entries)] = reply
         # Entries deleted since they were delivered come back without fields.
-        return [(entry, fields) for entry, fields in entries if fields]
+        # A first read is a first delivery, but our own pending entries
+        # (start "0") may not be: counting them as 1 only under-reports.
+        return [(entry, fields, 1) for entry, fields in entries if fields]
 
     def _autoclaim(self, client: Any, room: int) -> list[Held]:
         _, claimed, *_ = client.xautoclaim(
@@ -208,7 +229,7 @@ class StreamsWorker:
                 pipe.xpending_range(self._keys.tasks, GROUP, entry, entry, 1)
             limit, *pending = pipe.execute()
         limit = int(limit or 0)
-        keep = []
+        keep: list[tuple[bytes, dict[bytes, bytes], int]] = []
         for (entry, fields), info in zip(claimed, pending, strict=True):
             deliveries = int(info[0]["times_delivered"]) if info else 1
             if limit and deliveries > limit:
@@ -226,16 +247,18 @@ class StreamsWorker:
                     pipe.xack(self._keys.tasks, GROUP, entry)
                     pipe.execute()
             else:
-                keep.append((entry, fields))
+                keep.append((entry, fields, deliveries))
         return self._held(client, keep)
 
     def _held(
-        self, client: Any, entries: list[tuple[bytes, dict[bytes, bytes]]]
+        self, client: Any, entries: list[tuple[bytes, dict[bytes, bytes], int]]
     ) -> list[Held]:
+        """Decoded descriptors; each token is (entry id, deliveries so far)."""
         held = []
-        for entry, fields in entries:
+        for entry, fields, deliveries in entries:
             try:
-                held.append(Held(decode_as(fields.get(b"t", b""), Task), entry))
+                task = decode_as(fields.get(b"t", b""), Task)
+                held.append(Held(task, (entry, deliveries)))
             except ProtocolError as exc:
                 self.malformed += 1
                 logger.warning("dropped a malformed descriptor: %s", exc)
@@ -245,9 +268,10 @@ class StreamsWorker:
     def answer(self, client: Any, held: Held, frame: bytes) -> None:
         import redis
 
+        entry, deliveries = held.token
         with client.pipeline(transaction=True) as pipe:
-            pipe.xadd(self._keys.results, {b"r": frame})
-            pipe.xack(self._keys.tasks, GROUP, held.token)
+            pipe.xadd(self._keys.results, {b"r": frame, b"t": entry, b"d": deliveries})
+            pipe.xack(self._keys.tasks, GROUP, entry)
             try:
                 pipe.execute()
             except redis.ResponseError as exc:
@@ -263,7 +287,7 @@ class StreamsWorker:
                 GROUP,
                 self._name,
                 0,
-                [h.token for h in held],
+                [h.token[0] for h in held],
                 justid=True,
             )
 

@@ -1,0 +1,259 @@
+"""Whole exports over each Redis design, with real workers and a real redis-server.
+
+Every test starts its own redis-server (see tests/redis_server.py), so it
+can kill it, restart it, or give it a small output buffer limit.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from nngexport import Progress, export_in_process, open_local_workers, run_export
+from nngexport.designs import REDIS_DESIGNS
+from nngexport.designs.redis_common import DEFAULT_PREFIX
+from nngexport.designs.redis_coordinator import open_redis_coordinator
+from nngexport.errors import ChunkFailedError, UsageError
+from nngexport.job import plan_job
+from nngexport.progress import ExportSummary
+from nngexport.sink import prepare
+
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.timeout(120)
+
+#: How long a test may take to export, at most.
+EXPORT_LIMIT = 90
+
+
+async def _reference(source: str, path: Path, chunk_rows: int) -> bytes:
+    await export_in_process(source, path, chunk_rows=chunk_rows)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+@pytest.mark.parametrize(("workers", "chunk_rows"), [(1, 700), (2, 97), (4, 1234)])
+async def test_every_redis_design_is_byte_identical_to_in_process(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    design: str,
+    workers: int,
+    chunk_rows: int,
+) -> None:
+    source = "synthetic:?rows=15000&seed=7"
+    with trio.fail_after(EXPORT_LIMIT):
+        expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+        summary = await run_export(
+            source,
+            tmp_path / "out.csv",
+            workers=workers,
+            chunk_rows=chunk_rows,
+            design=design,
+            redis=redis_server.url,
+        )
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    assert summary.rows == 15000
+    assert summary.workers == workers
+    assert summary.reissued == 0
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_sqlite_table_with_awkward_text_round_trips(
+    redis_server: RedisServer, awkward_db: Path, tmp_path: Path, design: str
+) -> None:
+    source = f"sqlite://{awkward_db}?table=items"
+    with trio.fail_after(EXPORT_LIMIT):
+        expected = await _reference(source, tmp_path / "ref.csv", 50)
+        await run_export(
+            source,
+            tmp_path / "out.csv",
+            workers=2,
+            chunk_rows=50,
+            design=design,
+            redis=redis_server.url,
+        )
+    assert (tmp_path / "out.csv").read_bytes() == expected
+
+
+async def _export_with_fault(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    design: str,
+    *,
+    hurt: Callable[[list[trio.Process]], object],
+    at_chunk: int,
+    workers: int = 3,
+    slots: int = 1,
+    rows: int = 300_000,
+    chunk_rows: int = 2_000,
+    on_progress: Callable[[Progress], object] | None = None,
+) -> tuple[ExportSummary, bytes]:
+    """Export with ``hurt(processes)`` called once ``at_chunk`` chunks are in."""
+    source = f"synthetic:?rows={rows}&seed=3"
+    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+    reached = trio.Event()
+
+    def watch(progress: Progress) -> None:
+        if progress.chunks_done >= at_chunk:
+            reached.set()
+        if on_progress is not None:
+            on_progress(progress)
+
+    async with (
+        open_redis_coordinator(redis_server.url, design) as coordinator,
+        open_local_workers(
+            redis_server.url, workers, slots=slots, design=design
+        ) as processes,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def fault() -> None:
+            await reached.wait()
+            await trio.to_thread.run_sync(hurt, processes)
+
+        nursery.start_soon(fault)
+        plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+        destination = await prepare(plan, tmp_path / "out.csv", resume=False)
+        summary = await coordinator.export_plan(
+            plan,
+            destination,
+            started=trio.current_time(),
+            min_workers=workers,
+            discover_timeout=30,
+            worker_timeout=30,
+            on_progress=watch,
+        )
+        nursery.cancel_scope.cancel()
+    return summary, expected
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _holders(url: str, design: str) -> set[str]:
+    """Names of the workers that Redis says hold a chunk right now."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        if design == "redis-pubsub":
+            keys = list(client.scan_iter(match=f"{DEFAULT_PREFIX}:claim:*"))
+            return {_text(v) for v in client.mget(keys) if v} if keys else set()
+        if design == "redis-streams":
+            pending = client.xpending(f"{DEFAULT_PREFIX}:tasks", "workers")
+            return {c["name"].decode() for c in pending["consumers"] if c["pending"]}
+        names = [_text(n) for n in client.smembers(f"{DEFAULT_PREFIX}:processors")]
+        return {n for n in names if client.llen(f"{DEFAULT_PREFIX}:processing:{n}")}
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_killed_worker_loses_no_row(
+    redis_server: RedisServer, tmp_path: Path, design: str
+) -> None:
+    def kill_a_holder(processes: list[trio.Process]) -> None:
+        # Local workers are named HOST-PID-XXXX: kill one that holds a chunk.
+        holders = _holders(redis_server.url, design)
+        victim = next(p for p in processes if any(f"-{p.pid}-" in h for h in holders))
+        victim.send_signal(signal.SIGKILL)
+
+    with trio.fail_after(EXPORT_LIMIT):
+        summary, expected = await _export_with_fault(
+            redis_server,
+            tmp_path,
+            design,
+            hurt=kill_a_holder,
+            at_chunk=4,
+            chunk_rows=10_000,
+        )
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    assert summary.workers_lost >= 1
+    # Its chunks were taken back (by whatever the design offers) and redone.
+    assert summary.reissued >= 1
+    assert summary.recoveries
+
+
+@pytest.mark.parametrize("aof", [False, True], ids=["no-persistence", "aof-always"])
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_redis_restart_mid_export_loses_no_row(
+    redis_servers: Callable[..., RedisServer], tmp_path: Path, design: str, aof: bool
+) -> None:
+    server = redis_servers(aof=aof)
+
+    def restart(processes: list[trio.Process]) -> None:
+        server.restart()
+
+    with trio.fail_after(EXPORT_LIMIT):
+        summary, expected = await _export_with_fault(
+            server, tmp_path, design, hurt=restart, at_chunk=20
+        )
+    assert server.starts == 2
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    if not aof:
+        # Whatever was in flight was gone with the data, and went out again.
+        assert summary.reissued >= 1
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_slow_coordinator_receiving_large_results(
+    redis_servers: Callable[..., RedisServer], tmp_path: Path, design: str
+) -> None:
+    # A 4 MB Pub/Sub buffer: a subscriber 3 s behind ~1.5 MB results that
+    # come from 16 slots is surely cut off (kernel buffers hold far less).
+    server = redis_servers(config={"client-output-buffer-limit": "pubsub 4mb 0 0"})
+    stalled = threading.Event()
+
+    def stall_once(progress: Progress) -> None:
+        if not stalled.is_set():
+            stalled.set()
+            # The injected fault: the coordinator stops reading for 3 s (a
+            # slow disk), while the workers go on sending.
+            threading.Event().wait(3)
+
+    failure: ChunkFailedError | None = None
+    try:
+        with trio.fail_after(EXPORT_LIMIT):
+            summary, expected = await _export_with_fault(
+                server,
+                tmp_path,
+                design,
+                hurt=lambda processes: None,
+                at_chunk=1,
+                workers=2,
+                slots=8,
+                rows=300_000,
+                chunk_rows=10_000,
+                on_progress=stall_once,
+            )
+    except ChunkFailedError as exc:
+        failure = exc
+    if failure is not None:
+        # Pub/Sub may lose the same chunk's result on every attempt; then it
+        # must fail, naming the chunk, and leave no output behind.
+        assert design == "redis-pubsub", failure
+        assert "was given up after" in str(failure)
+        assert not (tmp_path / "out.csv").exists()
+        return
+    assert stalled.is_set()
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    if design == "redis-pubsub":
+        # Cut off: results were lost, noticed, and their chunks sent again.
+        assert summary.reissued >= 1
+    else:
+        # Streams and Lists keep results until they are read: nothing lost.
+        assert summary.reissued == 0
+
+
+async def test_a_redis_design_without_a_url_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="needs a Redis server"):
+        await run_export(
+            "synthetic:?rows=10", tmp_path / "x.csv", workers=1, design="redis-lists"
+        )
+    assert not (tmp_path / "x.csv").exists()
