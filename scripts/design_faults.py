@@ -11,8 +11,9 @@ export. Faults:
 - ``kill``: SIGKILL a worker that holds a chunk.
 - ``restart``: kill redis-server and start it again, empty.
 - ``restart-aof``: the same with ``appendonly yes``, ``appendfsync always``.
-- ``slow``: the coordinator stops reading for 3 s once (a slow disk), with a
-  4 MB Pub/Sub output buffer limit.
+- ``slow``: one write of the output takes 3 s (a slow disk), so the
+  coordinator stops reading results meanwhile; 4 slots a worker and a 4 MB
+  Pub/Sub output buffer limit.
 
 Prints one Markdown row a run: outcome, seconds, chunks re-issued,
 duplicates, the median recovery, and Redis's peak memory (``INFO memory``).
@@ -29,7 +30,9 @@ import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
+from unittest.mock import patch
 
 import trio
 
@@ -40,10 +43,12 @@ from nngexport import (
     open_coordinator,
     open_local_workers,
 )
+from nngexport.coordinator import Coordinator
 from nngexport.designs import DESIGNS
-from nngexport.designs.redis_coordinator import open_redis_coordinator
+from nngexport.designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
 from nngexport.designs.redis_server import RedisServer
 from nngexport.job import plan_job
+from nngexport.output import AtomicOutput
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
 
@@ -78,9 +83,16 @@ async def run_one(
     def watch(progress: Progress) -> None:
         if progress.chunks_done >= 4:
             reached.set()
-        if fault == "slow" and not stalled.is_set():
+
+    write = AtomicOutput.write
+
+    def slow_disk(output: AtomicOutput, data: bytes) -> None:
+        # The injected fault: one write of a chunk takes 3 s (a slow disk);
+        # the collector waits for it, the event loop does not.
+        if fault == "slow" and not stalled.is_set() and output.bytes_written:
             stalled.set()
-            threading.Event().wait(3)  # the injected fault: a stalled writer
+            threading.Event().wait(3)
+        write(output, data)
 
     async def hurt(processes: list[trio.Process]) -> None:
         await reached.wait()
@@ -91,10 +103,11 @@ async def run_one(
 
     started = trio.current_time()
     try:
-        slots = 8 if fault == "slow" else 1
-        summary = await _export(
-            design, source, output, server, args, watch, hurt, slots=slots
-        )
+        slots = 4 if fault == "slow" else 1
+        with patch.object(AtomicOutput, "write", slow_disk):
+            summary = await _export(
+                design, source, output, server, args, watch, hurt, slots=slots
+            )
     except ExportError as exc:
         outcome = f"failed: {exc}"
         summary = None
@@ -131,41 +144,39 @@ async def _export(
     plan = await trio.to_thread.run_sync(plan_job, source, args.chunk_rows)
     destination = await prepare(plan, output, resume=False)
     started = trio.current_time()
-    if server is None:
-        async with (
-            open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, args.workers, slots=slots) as ps,
-            trio.open_nursery() as nursery,
-        ):
-            nursery.start_soon(hurt, ps)
-            summary = await coordinator.export_plan(
-                plan,
-                destination,
-                started=started,
-                min_workers=args.workers,
-                discover_timeout=30,
-                worker_timeout=30,
-                on_progress=watch,
+    failure: ExportError | None = None
+    async with AsyncExitStack() as stack:
+        coordinator: Coordinator | RedisCoordinator
+        if server is None:
+            coordinator = await stack.enter_async_context(open_coordinator())
+            target = coordinator.endpoint
+        else:
+            coordinator = await stack.enter_async_context(
+                open_redis_coordinator(server.url, design)
             )
-            nursery.cancel_scope.cancel()
-            return summary
-    async with (
-        open_redis_coordinator(server.url, design) as redis_coordinator,
-        open_local_workers(server.url, args.workers, slots=slots, design=design) as ps,
-        trio.open_nursery() as nursery,
-    ):
-        nursery.start_soon(hurt, ps)
-        summary = await redis_coordinator.export_plan(
-            plan,
-            destination,
-            started=started,
-            min_workers=args.workers,
-            discover_timeout=30,
-            worker_timeout=30,
-            on_progress=watch,
+            target = server.url
+        processes = await stack.enter_async_context(
+            open_local_workers(target, args.workers, slots=slots, design=design)
         )
-        nursery.cancel_scope.cancel()
-        return summary
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hurt, processes)
+            try:
+                summary = await coordinator.export_plan(
+                    plan,
+                    destination,
+                    started=started,
+                    min_workers=args.workers,
+                    discover_timeout=30,
+                    worker_timeout=30,
+                    on_progress=watch,
+                )
+            except ExportError as exc:
+                # Raised outside the nursery, so it is not wrapped in a group.
+                failure = exc
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return summary
 
 
 def _peak_mb(server: RedisServer) -> str:

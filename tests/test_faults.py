@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import trio
@@ -18,6 +20,7 @@ from nngexport import (
     open_local_workers,
 )
 from nngexport.faults import run_trial
+from nngexport.output import AtomicOutput
 
 from .conftest import NNGEXPORT, alive, wait_until
 
@@ -219,3 +222,33 @@ async def test_after_a_coordinator_crash_workers_exit_and_resume_finishes_the_fi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     await export_in_process(source, tmp_path / "ref.csv", chunk_rows=3000)
     assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+async def test_a_slow_disk_makes_no_chunk_look_lost(tmp_path: Path) -> None:
+    # While the writer is stuck, results and acknowledgements wait unread in
+    # the coordinator's own buffers; that must not pass for lost workers.
+    stalled = threading.Event()
+    write = AtomicOutput.write
+
+    def slow_disk(output: AtomicOutput, data: bytes) -> None:
+        if not stalled.is_set() and output.bytes_written:
+            stalled.set()
+            threading.Event().wait(3)  # the injected fault: a 3 s write
+        write(output, data)
+
+    with trio.fail_after(60), patch.object(AtomicOutput, "write", slow_disk):
+        async with (
+            open_coordinator() as coordinator,
+            open_local_workers(coordinator.endpoint, 2, slots=2),
+        ):
+            summary = await coordinator.export(
+                "synthetic:?rows=200000",
+                tmp_path / "out.csv",
+                chunk_rows=10_000,
+                min_workers=2,
+            )
+    assert stalled.is_set()
+    assert (summary.reissued, summary.duplicates, summary.workers_lost) == (0, 0, 0)
+    assert (tmp_path / "out.csv").read_bytes() == await _reference(
+        tmp_path, 200_000, 10_000
+    )

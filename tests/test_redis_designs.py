@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import trio
@@ -18,8 +19,9 @@ from nngexport import Progress, export_in_process, open_local_workers, run_expor
 from nngexport.designs import REDIS_DESIGNS
 from nngexport.designs.redis_common import DEFAULT_PREFIX
 from nngexport.designs.redis_coordinator import open_redis_coordinator
-from nngexport.errors import ChunkFailedError, UsageError
+from nngexport.errors import ChunkFailedError, ExportError, UsageError
 from nngexport.job import plan_job
+from nngexport.output import AtomicOutput
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
 
@@ -119,16 +121,23 @@ async def _export_with_fault(
         nursery.start_soon(fault)
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
         destination = await prepare(plan, tmp_path / "out.csv", resume=False)
-        summary = await coordinator.export_plan(
-            plan,
-            destination,
-            started=trio.current_time(),
-            min_workers=workers,
-            discover_timeout=30,
-            worker_timeout=30,
-            on_progress=watch,
-        )
+        failure: ExportError | None = None
+        try:
+            summary = await coordinator.export_plan(
+                plan,
+                destination,
+                started=trio.current_time(),
+                min_workers=workers,
+                discover_timeout=30,
+                worker_timeout=30,
+                on_progress=watch,
+            )
+        except ExportError as exc:
+            # Raised outside the nursery, so the caller sees it ungrouped.
+            failure = exc
         nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return summary, expected
 
 
@@ -206,20 +215,25 @@ async def test_a_slow_coordinator_receiving_large_results(
     redis_servers: Callable[..., RedisServer], tmp_path: Path, design: str
 ) -> None:
     # A 4 MB Pub/Sub buffer: a subscriber 3 s behind ~1.5 MB results that
-    # come from 16 slots is surely cut off (kernel buffers hold far less).
+    # come from 8 slots is surely cut off (kernel buffers hold far less).
     server = redis_servers(config={"client-output-buffer-limit": "pubsub 4mb 0 0"})
     stalled = threading.Event()
+    write = AtomicOutput.write
 
-    def stall_once(progress: Progress) -> None:
-        if not stalled.is_set():
+    def slow_disk(output: AtomicOutput, data: bytes) -> None:
+        # The injected fault: the first chunk's write takes 3 s (a slow
+        # disk). The collector waits for it, the event loop does not.
+        if not stalled.is_set() and output.bytes_written:
             stalled.set()
-            # The injected fault: the coordinator stops reading for 3 s (a
-            # slow disk), while the workers go on sending.
             threading.Event().wait(3)
+        write(output, data)
 
     failure: ChunkFailedError | None = None
     try:
-        with trio.fail_after(EXPORT_LIMIT):
+        with (
+            trio.fail_after(EXPORT_LIMIT),
+            patch.object(AtomicOutput, "write", slow_disk),
+        ):
             summary, expected = await _export_with_fault(
                 server,
                 tmp_path,
@@ -227,10 +241,9 @@ async def test_a_slow_coordinator_receiving_large_results(
                 hurt=lambda processes: None,
                 at_chunk=1,
                 workers=2,
-                slots=8,
+                slots=4,
                 rows=300_000,
                 chunk_rows=10_000,
-                on_progress=stall_once,
             )
     except ChunkFailedError as exc:
         failure = exc

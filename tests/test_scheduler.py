@@ -293,3 +293,18 @@ def test_a_broker_restart_requeues_everything_in_flight_at_no_attempt() -> None:
     scheduler.taken(0, "w2", now=5)
     assert scheduler.complete(0, "w2", now=6) is Outcome.ACCEPTED
     assert scheduler.failure is None
+
+
+def test_deferred_deadlines_get_a_full_timeout_again() -> None:
+    scheduler = Scheduler(2, window=2)
+    for index in (0, 1):
+        assert scheduler.next_chunk(written=0) == index
+        scheduler.sent(index, now=0)
+    scheduler.taken(1, "w1", now=0.1)
+    scheduler.defer_deadlines(now=1.0)
+    assert scheduler.expire(now=1.0 + ACK_TIMEOUT - 0.01) == []
+    assert scheduler.expire(now=1.0 + ACK_TIMEOUT) == [0]
+    assert scheduler.expire(now=1.0 + LEASE_TIME - 0.01) == []
+    assert scheduler.expire(now=1.0 + LEASE_TIME) == [1]
+    # A lost worker is lost at once all the same.
+    assert scheduler.lose_worker("w1", now=3) == []

@@ -355,7 +355,7 @@ class Coordinator:
                 run.taken(message.index, message.worker, now=trio.current_time())
                 continue
             try:
-                await run.results.send(message)
+                await run.hand_over(message)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._stray += 1
 

@@ -78,9 +78,11 @@ class ExportRun:
         self._worker_timeout = worker_timeout
         # A small buffer, so the receiving loop gets on to the next frame (a
         # Taken, say) while a result is being written.
-        self.results, self._results = trio.open_memory_channel[Result | Failure](
-            RESULTS_BUFFER
-        )
+        self.results, self._results = trio.open_memory_channel[Result](RESULTS_BUFFER)
+        # Whether the receiving loop waited for the writer since the last
+        # survey: then what workers sent may be unread in our own buffers.
+        self._backlogged = False
+        self._waiting = False
         self._wake = trio.Event()
         self._failure: ExportError | None = None
         self._scope: trio.CancelScope | None = None
@@ -137,8 +139,61 @@ class ExportRun:
         self._check_failure()
         self._kick()
 
+    async def hand_over(self, message: Result | Failure) -> None:
+        """A result or failure arrived: settle it now, queue a result for writing.
+
+        The scheduler hears of a result as soon as it arrives, not once it is
+        written, so a slow disk never makes a chunk whose result is already
+        here look overdue. Waits while the writer is a full buffer behind.
+
+        Raises:
+            trio.BrokenResourceError: the run is over.
+        """
+        now = trio.current_time()
+        if isinstance(message, Failure):
+            logger.warning(
+                "chunk %s failed on worker %s: %s",
+                message.index,
+                message.worker,
+                message.error,
+            )
+            self._scheduler.fail(message.index, message.worker, message.error, now=now)
+            self._check_failure()
+            self._kick()
+            return
+        outcome = self._scheduler.complete(message.index, message.worker, now=now)
+        if outcome is Outcome.DUPLICATE:
+            logger.info(
+                "dropped a duplicate of chunk %s from %s", message.index, message.worker
+            )
+            return
+        if outcome is Outcome.UNKNOWN:
+            logger.warning(
+                "dropped a result for chunk %s, which was never dispatched",
+                message.index,
+            )
+            return
+        self._sent_at.pop(message.index, None)
+        self._recovering.pop(message.index, None)
+        try:
+            self.results.send_nowait(message)
+            return
+        except trio.WouldBlock:
+            pass
+        self._waiting = self._backlogged = True
+        try:
+            await self.results.send(message)
+        finally:
+            self._waiting = False
+
     def survey_ended(self, *, now: float) -> None:
         """A survey ended: follow the capacity, expire overdue chunks."""
+        if self._backlogged:
+            # A slow disk held the receiving loop: acknowledgements and
+            # results may be waiting in our own socket, unread; nothing is
+            # overdue for that.
+            self._scheduler.defer_deadlines(now=now)
+            self._backlogged = self._waiting
         slots = self._membership.slots()
         self._sink.workers = max(self._sink.workers, len(self._membership.live()))
         if slots:
@@ -198,38 +253,9 @@ class ExportRun:
 
     async def _collect(self) -> None:
         while not self._sink.done:
-            message = await self._results.receive()
-            now = trio.current_time()
-            if isinstance(message, Failure):
-                logger.warning(
-                    "chunk %s failed on worker %s: %s",
-                    message.index,
-                    message.worker,
-                    message.error,
-                )
-                self._scheduler.fail(
-                    message.index, message.worker, message.error, now=now
-                )
-                self._check_failure()
-                self._kick()
-                continue
-            outcome = self._scheduler.complete(message.index, message.worker, now=now)
-            if outcome is Outcome.ACCEPTED:
-                self._sent_at.pop(message.index, None)
-                self._recovering.pop(message.index, None)
-                await self._sink.deliver(message.index, message.rows, message.data)
-                self._kick()
-            elif outcome is Outcome.DUPLICATE:
-                logger.info(
-                    "dropped a duplicate of chunk %s from %s",
-                    message.index,
-                    message.worker,
-                )
-            else:
-                logger.warning(
-                    "dropped a result for chunk %s, which was never dispatched",
-                    message.index,
-                )
+            result = await self._results.receive()
+            await self._sink.deliver(result.index, result.rows, result.data)
+            self._kick()
 
     def _expire(self, now: float) -> list[int]:
         expired = self._scheduler.expire(now=now)

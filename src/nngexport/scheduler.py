@@ -302,6 +302,20 @@ class Scheduler:
             self._requeue(index, now=now, cause=cause)
         return overdue
 
+    def defer_deadlines(self, *, now: float) -> None:
+        """Give every sent or leased chunk its full timeout again from ``now``.
+
+        For when the caller could not read for a while (its receiving loop
+        waited for a slow writer): the acknowledgements and results it did
+        not see may be waiting in its own buffers, so their absence says
+        nothing. Lost workers are still lost at once (:meth:`lose_worker`).
+        """
+        for chunk in self._chunks.values():
+            if chunk.state is State.SENT and chunk.deadline != math.inf:
+                chunk.deadline = max(chunk.deadline, now + self._ack_timeout)
+            elif chunk.state is State.LEASED:
+                chunk.deadline = max(chunk.deadline, now + self._lease_time)
+
     def in_flight(self) -> list[int]:
         """The chunks sent or leased, lowest first."""
         return sorted(

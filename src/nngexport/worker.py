@@ -159,8 +159,10 @@ class Worker:
             # Unbounded, but never long: the coordinator's window bounds
             # how many descriptors are out at once.
             queue_in, queue_out = trio.open_memory_channel[Task](math.inf)
+            acks_in, acks_out = trio.open_memory_channel[bytes](math.inf)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._take, tasks, results, queue_in)
+                nursery.start_soon(self._take, tasks, queue_in, acks_in)
+                nursery.start_soon(self._acknowledge, acks_out, results)
                 for _ in range(self.slots):
                     nursery.start_soon(self._slot, queue_out.clone(), results)
                 queue_out.close()
@@ -173,13 +175,19 @@ class Worker:
                     # coordinator re-issues them.
                     _nng.close_all(tasks, results)
                     queue_in.close()
+                    acks_in.close()
         finally:
             _nng.close_all(tasks, results)
             self._held.clear()
 
     async def _take(
-        self, tasks: Any, results: Any, queue: trio.MemorySendChannel[Task]
+        self,
+        tasks: Any,
+        queue: trio.MemorySendChannel[Task],
+        acks: trio.MemorySendChannel[bytes],
     ) -> None:
+        # Never waits for anything but the next descriptor: a descriptor left
+        # unread in the socket is one the coordinator cannot know we have.
         while True:
             try:
                 frame = await _nng.recv(tasks)
@@ -193,12 +201,23 @@ class Worker:
                 continue
             self._held.add((task.job, task.chunk.index))
             try:
-                await _nng.send(
-                    results, encode(Taken(task.job, task.chunk.index, self.name))
-                )
                 queue.send_nowait(task)
-            except (*_nng.CLOSED, trio.ClosedResourceError):
+                acks.send_nowait(encode(Taken(task.job, task.chunk.index, self.name)))
+            except trio.ClosedResourceError:
                 return
+
+    async def _acknowledge(
+        self, acks: trio.MemoryReceiveChannel[bytes], results: Any
+    ) -> None:
+        # Taken frames share the result socket, so they may wait behind
+        # results when the coordinator reads slowly; survey answers list
+        # what we hold meanwhile.
+        async with acks:
+            async for frame in acks:
+                try:
+                    await _nng.send(results, frame)
+                except _nng.CLOSED:
+                    return
 
     async def _slot(self, queue: trio.MemoryReceiveChannel[Task], results: Any) -> None:
         async with queue:

@@ -167,10 +167,17 @@ class Keys:
 
 @dataclass(frozen=True, slots=True)
 class LiveWorker:
-    """A worker whose liveness key exists."""
+    """A worker whose liveness key exists.
+
+    Attributes:
+        name: The worker's name.
+        slots: Chunks it renders at once.
+        age: Seconds since its latest heartbeat, when it was looked up.
+    """
 
     name: str
     slots: int
+    age: float = 0.0
 
 
 def heartbeat(
@@ -194,13 +201,21 @@ def live_workers(client: Any, keys: Keys) -> list[LiveWorker]:
     names = sorted(name.decode() for name in client.smembers(keys.workers))
     if not names:
         return []
-    values = client.mget([keys.alive(name) for name in names])
-    live = [
-        LiveWorker(name, int(value))
-        for name, value in zip(names, values, strict=True)
-        if value is not None
-    ]
-    gone = [name for name, value in zip(names, values, strict=True) if value is None]
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.get(keys.alive(name))
+            pipe.pttl(keys.alive(name))
+        replies = pipe.execute()
+    live = []
+    gone = []
+    for name, value, ttl in zip(names, replies[::2], replies[1::2], strict=True):
+        if value is None or ttl < 0:
+            gone.append(name)
+            continue
+        # The key was set ALIVE_TTL ago at most: its remaining time to live
+        # says when, by Redis's own clock.
+        age = max(ALIVE_TTL - ttl / 1000, 0.0)
+        live.append(LiveWorker(name, int(value), age))
     if gone:
         client.srem(keys.workers, *gone)
     return live

@@ -292,8 +292,8 @@ class RedisRun:
             self._workers_lost += 1
             logger.warning("worker %s is no longer live", gone)
         self._live = names
-        for name in names:
-            self._last_seen[name] = now
+        for worker in live:
+            self._last_seen[worker.name] = now - worker.age
         self._sink.workers = max(self._sink.workers, len(live))
         slots = sum(worker.slots for worker in live)
         if slots:

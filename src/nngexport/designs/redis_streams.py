@@ -58,7 +58,7 @@ class StreamsCoordinator:
         self._last = b"0-0"
         # Entry ids of each chunk's descriptors, to delete once it is written.
         self._entries: dict[int, list[bytes]] = {}
-        # Consumer of each pending entry, as last seen.
+        # The first consumer seen holding each pending entry.
         self._consumer: dict[bytes, str] = {}
         # Chunk index of each task entry (send() adds, written() removes).
         self._index: dict[bytes, int] = {}
@@ -148,7 +148,9 @@ class StreamsCoordinator:
                 )
             )
         for entry in pending:
-            self._consumer[entry["message_id"]] = entry["consumer"].decode()
+            # The first consumer seen holding it: after a take-over, the one
+            # that lost it.
+            self._consumer.setdefault(entry["message_id"], entry["consumer"].decode())
         while self._reclaimed:
             check.taken_back.append(self._reclaimed.popleft())
         return check
