@@ -111,6 +111,7 @@ class RedisRun:
         self._last_seen: dict[str, float] = {}
         self._live: set[str] = set()
         self._holder: dict[int, str] = {}
+        self._sent_at: dict[int, float] = {}
         self._taken_back = 0
         self._workers_lost = 0
         self._recoveries: list[float] = []
@@ -197,6 +198,7 @@ class RedisRun:
             now = trio.current_time()
             for index in batch:
                 self._scheduler.sent(index, now=now)
+                self._sent_at.setdefault(index, now)
 
     async def _collect(self) -> None:
         while not self._sink.done:
@@ -230,6 +232,8 @@ class RedisRun:
             return
         outcome = self._scheduler.complete(message.index, message.worker, now=now)
         if outcome is Outcome.ACCEPTED:
+            self._sent_at.pop(message.index, None)
+            self._holder.pop(message.index, None)
             before = self._sink.written
             await self._sink.deliver(message.index, message.rows, message.data)
             done = list(range(before, self._sink.written))
@@ -259,9 +263,12 @@ class RedisRun:
                     ", ".join(map(str, expired)),
                 )
                 for index in expired:
+                    # From the holder's last sign of life, or if nobody was
+                    # seen holding it, from when it was first sent.
                     seen = self._last_seen.get(self._holder.pop(index, ""))
-                    if seen is not None:
-                        self._recoveries.append(now - seen)
+                    since = seen if seen is not None else self._sent_at.get(index)
+                    if since is not None:
+                        self._recoveries.append(now - since)
             self._check_failure()
             self._kick()
 
