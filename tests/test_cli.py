@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from .conftest import NNGEXPORT, alive, wait_until
+from .redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,6 +79,40 @@ def test_export_with_workers_matches_workers_0(tmp_path: Path) -> None:
             ],
             1,
             "only 0 of 1 worker",
+        ),
+        (
+            lambda d: ["synthetic:?rows=10", f"{d}/o.csv", "--design", "redis-lists"],
+            2,
+            "needs a Redis server",
+        ),
+        (
+            lambda d: [
+                "synthetic:?rows=10",
+                f"{d}/o.csv",
+                "--design",
+                "redis-streams",
+                "--redis",
+                "nonsense://x",
+            ],
+            2,
+            "nonsense://x",
+        ),
+        (
+            lambda d: [
+                "synthetic:?rows=10",
+                f"{d}/o.csv",
+                "--design",
+                "redis-pubsub",
+                "--redis",
+                f"redis://127.0.0.1:{free_port()}/0",
+            ],
+            1,
+            "Connection refused",
+        ),
+        (
+            lambda d: ["synthetic:?rows=10", f"{d}/o.csv", "--redis", "redis://x/0"],
+            2,
+            "--redis goes with --design",
         ),
     ],
 )
@@ -187,3 +222,44 @@ def test_demo_runs_and_checks_its_output(
     assert again.returncode == 0, again.stderr
     assert "building" not in again.stdout
     assert os.listdir(Path(child_env["NNGEXPORT_CACHE"]))
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--design", "redis-streams"], "needs a Redis server"),
+        (
+            ["--design", "redis-lists", "--redis", "redis://x/0", "--connect", "x"],
+            "--connect is for --design nng",
+        ),
+        ([], "a worker needs --connect URL"),
+    ],
+)
+def test_a_worker_with_the_wrong_options_says_which(
+    args: list[str], complaint: str
+) -> None:
+    result = run("worker", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert complaint in result.stderr
+
+
+def test_export_over_redis_from_the_command_line(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    source = "synthetic:?rows=20000&seed=5"
+    ref = run("export", source, str(tmp_path / "ref.csv"), "--workers", "0")
+    out = run(
+        "export",
+        source,
+        str(tmp_path / "out.csv"),
+        "--workers",
+        "2",
+        "--design",
+        "redis-streams",
+        "--redis",
+        redis_server.url,
+    )
+    assert ref.returncode == out.returncode == 0, out.stderr
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+    assert "with 2 workers" in out.stderr

@@ -447,7 +447,12 @@ async def open_redis_coordinator(
         )
     bridge = RedisBridge(redis)
     try:
-        await bridge.call(lambda client: client.ping())
+        try:
+            await bridge.call(lambda client: client.ping())
+        except RedisUnavailable as exc:
+            raise RedisUnavailable(
+                f"{exc}; is redis-server running there? (--redis URL)"
+            ) from None
         yield RedisCoordinator(design, bridge, Keys(prefix))
     finally:
         bridge.close()
