@@ -264,6 +264,55 @@ async def test_a_slow_coordinator_receiving_large_results(
         assert summary.reissued == 0
 
 
+async def _export_failing(
+    redis_server: RedisServer, tmp_path: Path, design: str, source: str
+) -> ChunkFailedError:
+    with trio.fail_after(EXPORT_LIMIT), pytest.raises(ChunkFailedError) as caught:
+        await run_export(
+            source,
+            tmp_path / "out.csv",
+            workers=3,
+            chunk_rows=1000,
+            max_attempts=2,
+            design=design,
+            redis=redis_server.url,
+        )
+    assert not (tmp_path / "out.csv").exists()
+    return caught.value
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_chunk_that_always_fails_fails_the_export_naming_it(
+    redis_server: RedisServer, tmp_path: Path, design: str
+) -> None:
+    failure = await _export_failing(
+        redis_server, tmp_path, design, "synthetic:?rows=20000&fail_at=12345"
+    )
+    message = str(failure)
+    assert message.startswith("chunk 12 was given up after 2 attempts (last: failed;")
+    assert "injected failure in chunk 12 (row 12345)" in message
+
+
+@pytest.mark.parametrize(
+    ("design", "reason"),
+    [
+        ("redis-pubsub", "was given up after 2 attempts (last: lease expired;"),
+        ("redis-streams", "was given up: Redis delivered it 3 times"),
+        ("redis-lists", "was given up: taken back from 2 dead worker(s)"),
+    ],
+)
+async def test_a_chunk_that_kills_its_workers_fails_the_export_naming_it(
+    redis_server: RedisServer, tmp_path: Path, design: str, reason: str
+) -> None:
+    # Each worker that reads row 12345 exits on the spot: the chunk comes
+    # back through whatever the design has for dead workers, until it is
+    # given up for good.
+    failure = await _export_failing(
+        redis_server, tmp_path, design, "synthetic:?rows=20000&crash_at=12345"
+    )
+    assert str(failure).startswith(f"chunk 12 {reason}"), failure
+
+
 async def test_a_redis_design_without_a_url_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="needs a Redis server"):
         await run_export(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from nngexport.errors import SourceError
 from nngexport.sources import Source, open_source
 from nngexport.sources.synthetic import (
+    CRASH_STATUS,
     SYNTHETIC_COLUMNS,
     SyntheticSource,
     synthetic_row,
@@ -127,3 +130,18 @@ def test_an_injected_failure_hits_only_the_chunk_holding_that_row(
         list(once.read(first))
     assert marker.exists()
     assert len(list(once.read(first))) == 50
+
+
+def test_an_injected_crash_ends_the_process_reading_that_row() -> None:
+    url = "synthetic:?rows=100&crash_at=42"
+    assert open_source(url).url == "synthetic:?rows=100&seed=0&crash_at=42"
+    program = (
+        "import sys; from nngexport.sources import open_source;"
+        f" s = open_source({url!r}); first, second = s.plan(50);"
+        " assert len(list(s.read(second))) == 50; list(s.read(first));"
+        " sys.exit(0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == CRASH_STATUS, result.stderr

@@ -112,6 +112,9 @@ class RedisRun:
         self._live: set[str] = set()
         self._holder: dict[int, str] = {}
         self._sent_at: dict[int, float] = {}
+        # Completed sends of each chunk in flight, and the chunks being sent.
+        self._sends: dict[int, int] = {}
+        self._sending: set[int] = set()
         self._taken_back = 0
         self._workers_lost = 0
         self._recoveries: list[float] = []
@@ -194,11 +197,16 @@ class RedisRun:
                 for i in batch
             ]
             logger.debug("dispatching chunk(s) %s", batch)
-            await self._redis(functools.partial(self._half.send, tasks=frames))
+            self._sending.update(batch)
+            try:
+                await self._redis(functools.partial(self._half.send, tasks=frames))
+            finally:
+                self._sending.difference_update(batch)
             now = trio.current_time()
             for index in batch:
                 self._scheduler.sent(index, now=now)
                 self._sent_at.setdefault(index, now)
+                self._sends[index] = self._sends.get(index, 0) + 1
 
     async def _collect(self) -> None:
         while not self._sink.done:
@@ -233,6 +241,7 @@ class RedisRun:
         outcome = self._scheduler.complete(message.index, message.worker, now=now)
         if outcome is Outcome.ACCEPTED:
             self._sent_at.pop(message.index, None)
+            self._sends.pop(message.index, None)
             self._holder.pop(message.index, None)
             before = self._sink.written
             await self._sink.deliver(message.index, message.rows, message.data)
@@ -249,12 +258,24 @@ class RedisRun:
     async def _tick(self) -> None:
         while True:
             await trio.sleep(TICK)
-            in_flight = self._scheduler.in_flight()
-            look = await self._redis(functools.partial(self._look, in_flight=in_flight))
+            # Only chunks whose latest send is complete: a claim seen for a
+            # chunk being sent again may be its last attempt's.
+            sends = {
+                index: self._sends.get(index, 0)
+                for index in self._scheduler.in_flight()
+                if index not in self._sending
+            }
+            look = await self._redis(functools.partial(self._look, in_flight=[*sends]))
             now = trio.current_time()
             if look.epoch is None:
                 await self._restore(now)
             self._follow_workers(look.live, now)
+            look.check.claims = {
+                index: worker
+                for index, worker in look.check.claims.items()
+                if index not in self._sending
+                and self._sends.get(index, 0) == sends[index]
+            }
             self._apply(look.check, now)
             expired = self._scheduler.expire(now=now)
             if expired:

@@ -121,9 +121,13 @@ class PubSubCoordinator:
 
     def send(self, client: Any, tasks: Sequence[tuple[int, bytes]]) -> None:
         with client.pipeline(transaction=False) as pipe:
-            for _, frame in tasks:
+            for index, frame in tasks:
+                # A chunk sent again starts afresh: the claim of its last
+                # attempt (kept until it expires) must neither block the new
+                # one nor count as it.
+                pipe.delete(self._keys.claim(self._job, index))
                 pipe.publish(self._keys.tasks, frame)
-            receivers = pipe.execute()
+            receivers = pipe.execute()[1::2]
         if not any(receivers):
             logger.debug("published %s descriptor(s) to no subscriber", len(tasks))
 

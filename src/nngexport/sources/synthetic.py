@@ -7,7 +7,10 @@ be generated on its own, in any process, and comes out the same.
 For fault-injection tests, ``&fail_at=K`` makes reading the chunk that holds
 row ``K`` raise :class:`~nngexport.errors.SourceError`, every time; add
 ``&fail_once=/ABS/PATH`` to fail only the first time (the first reader creates
-that marker file; later readers see it and succeed).
+that marker file; later readers see it and succeed). ``&crash_at=K`` makes
+the process that reads the chunk holding row ``K`` exit at once, with status
+:data:`CRASH_STATUS`, as a worker that dies on a poisonous chunk would; do
+not use it in-process.
 
 Speed matters here (the generator must not be the bottleneck of an export
 benchmark), so a row costs one splitmix64 hash of ``(seed, k)``; each field is
@@ -47,7 +50,9 @@ SYNTHETIC_COLUMNS = (
 )
 
 _FORM = "synthetic:?rows=N[&seed=S]"
-_PARAMS = ("rows", "seed", "fail_at", "fail_once")
+_PARAMS = ("rows", "seed", "fail_at", "fail_once", "crash_at")
+#: Exit status of a process killed by ``crash_at``.
+CRASH_STATUS = 70
 _DIGITS = re.compile(r"[0-9]+")
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -174,6 +179,7 @@ class SyntheticSource:
         seed: int = 0,
         fail_at: int | None = None,
         fail_once: str | None = None,
+        crash_at: int | None = None,
     ) -> None:
         if rows < 0:
             raise ValueError(f"rows must not be negative, got {rows!r}")
@@ -186,6 +192,7 @@ class SyntheticSource:
         self._state = _seed_state(seed)
         self._fail_at = fail_at
         self._fail_once = fail_once
+        self._crash_at = crash_at
 
     @property
     def url(self) -> str:
@@ -195,6 +202,8 @@ class SyntheticSource:
             url += f"&fail_at={self._fail_at}"
         if self._fail_once is not None:
             url += f"&fail_once={quote(self._fail_once, safe='/')}"
+        if self._crash_at is not None:
+            url += f"&crash_at={self._crash_at}"
         return url
 
     @property
@@ -212,6 +221,8 @@ class SyntheticSource:
         stop = self._rows if chunk.hi is None else min(chunk.hi, self._rows)
         if self._fail_at is not None and start <= self._fail_at < stop:
             self._inject_failure(chunk)
+        if self._crash_at is not None and start <= self._crash_at < stop:
+            os._exit(CRASH_STATUS)
         return map(partial(_row, self._state), range(start, stop))
 
     def _inject_failure(self, chunk: Chunk) -> None:
@@ -267,7 +278,12 @@ def open_synthetic_source(url: str) -> SyntheticSource:
             f"synthetic source {url!r}: fail_once must be an absolute path,"
             f" got {fail_once!r}"
         )
-    return SyntheticSource(rows=rows, seed=seed, fail_at=fail_at, fail_once=fail_once)
+    crash_at = (
+        _natural(url, "crash_at", params["crash_at"]) if "crash_at" in params else None
+    )
+    return SyntheticSource(
+        rows=rows, seed=seed, fail_at=fail_at, fail_once=fail_once, crash_at=crash_at
+    )
 
 
 def _natural(url: str, name: str, text: str) -> int:
