@@ -17,7 +17,7 @@ import trio
 
 from nngexport import Progress, export_in_process, open_local_workers, run_export
 from nngexport.designs import REDIS_DESIGNS
-from nngexport.designs.redis_common import DEFAULT_PREFIX
+from nngexport.designs.redis_common import DEFAULT_PREFIX, RedisUnavailable
 from nngexport.designs.redis_coordinator import open_redis_coordinator
 from nngexport.errors import ChunkFailedError, ExportError, UsageError
 from nngexport.job import plan_job
@@ -94,6 +94,7 @@ async def _export_with_fault(
     rows: int = 300_000,
     chunk_rows: int = 2_000,
     on_progress: Callable[[Progress], object] | None = None,
+    redis_timeout: float = 15.0,
 ) -> tuple[ExportSummary, bytes]:
     """Export with ``hurt(processes)`` called once ``at_chunk`` chunks are in."""
     source = f"synthetic:?rows={rows}&seed=3"
@@ -130,6 +131,7 @@ async def _export_with_fault(
                 min_workers=workers,
                 discover_timeout=30,
                 worker_timeout=30,
+                redis_timeout=redis_timeout,
                 on_progress=watch,
             )
         except ExportError as exc:
@@ -262,6 +264,36 @@ async def test_a_slow_coordinator_receiving_large_results(
     else:
         # Streams and Lists keep results until they are read: nothing lost.
         assert summary.reissued == 0
+
+
+@pytest.mark.parametrize("design", REDIS_DESIGNS)
+async def test_a_redis_gone_for_good_fails_the_export_clearly(
+    redis_server: RedisServer, tmp_path: Path, design: str
+) -> None:
+    def kill(processes: list[trio.Process]) -> None:
+        redis_server.kill()
+
+    with trio.fail_after(EXPORT_LIMIT), pytest.raises(RedisUnavailable) as caught:
+        await _export_with_fault(
+            redis_server, tmp_path, design, hurt=kill, at_chunk=5, redis_timeout=2
+        )
+    assert f"Redis at {redis_server.url} could not be used for 2 s" in str(caught.value)
+    assert not (tmp_path / "out.csv").exists()
+    # What was written stays, and --resume finishes it once Redis is back.
+    assert (tmp_path / ".out.csv.nngexport-journal").exists()
+    redis_server.start()
+    with trio.fail_after(EXPORT_LIMIT):
+        summary = await run_export(
+            "synthetic:?rows=300000&seed=3",
+            tmp_path / "out.csv",
+            workers=2,
+            chunk_rows=2_000,
+            resume=True,
+            design=design,
+            redis=redis_server.url,
+        )
+    assert summary.resumed_at >= 5
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
 
 
 async def _export_failing(

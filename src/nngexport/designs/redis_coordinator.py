@@ -106,7 +106,7 @@ class RedisRun:
         self._wake = trio.Event()
         self._failure: ExportError | None = None
         self._scope: trio.CancelScope | None = None
-        self._down_since: float | None = None
+        self._down_since: dict[str, float] = {}
         self._alone_since: float | None = None
         self._last_seen: dict[str, float] = {}
         self._live: set[str] = set()
@@ -159,17 +159,22 @@ class RedisRun:
         self._wake.set()
         self._wake = trio.Event()
 
-    async def _redis(self, function: Callable[[Any], _T]) -> _T:
-        """``function(client)`` in a thread, retried while Redis is away."""
+    async def _redis(self, function: Callable[[Any], _T], *, task: str) -> _T:
+        """``function(client)`` in a thread, retried while Redis is away.
+
+        Each ``task`` has its own clock, so one that keeps failing (say, on
+        a key some other program holds with another type) fails the export
+        after ``redis_timeout`` even while the others succeed.
+        """
         while True:
             try:
                 result = await self._bridge.call(function)
             except RedisUnavailable as exc:
                 now = trio.current_time()
-                if self._down_since is None:
-                    self._down_since = now
+                since = self._down_since.setdefault(task, now)
+                if since == now:
                     logger.warning("%s; retrying", exc)
-                elif now - self._down_since >= self._redis_timeout:
+                elif now - since >= self._redis_timeout:
                     raise RedisUnavailable(
                         f"Redis at {self._bridge.url} could not be used for"
                         f" {self._redis_timeout:g} s: {exc};"
@@ -178,7 +183,7 @@ class RedisRun:
                     ) from None
                 await trio.sleep(RETRY_INTERVAL)
                 continue
-            self._down_since = None
+            self._down_since.pop(task, None)
             return result
 
     # -- the three tasks ------------------------------------------------------
@@ -199,7 +204,9 @@ class RedisRun:
             logger.debug("dispatching chunk(s) %s", batch)
             self._sending.update(batch)
             try:
-                await self._redis(functools.partial(self._half.send, tasks=frames))
+                await self._redis(
+                    functools.partial(self._half.send, tasks=frames), task="dispatch"
+                )
             finally:
                 self._sending.difference_update(batch)
             now = trio.current_time()
@@ -210,7 +217,7 @@ class RedisRun:
 
     async def _collect(self) -> None:
         while not self._sink.done:
-            frames = await self._redis(self._half.receive)
+            frames = await self._redis(self._half.receive, task="collect")
             for frame in frames:
                 await self._handle(frame)
             if frames:
@@ -247,7 +254,9 @@ class RedisRun:
             await self._sink.deliver(message.index, message.rows, message.data)
             done = list(range(before, self._sink.written))
             if done:
-                await self._redis(lambda client: self._half.written(client, done))
+                await self._redis(
+                    lambda client: self._half.written(client, done), task="collect"
+                )
         elif outcome is Outcome.DUPLICATE:
             logger.info(
                 "dropped a duplicate of chunk %s from %s", message.index, message.worker
@@ -265,7 +274,9 @@ class RedisRun:
                 for index in self._scheduler.in_flight()
                 if index not in self._sending
             }
-            look = await self._redis(functools.partial(self._look, in_flight=[*sends]))
+            look = await self._redis(
+                functools.partial(self._look, in_flight=[*sends]), task="tick"
+            )
             now = trio.current_time()
             if look.epoch is None:
                 await self._restore(now)
@@ -311,7 +322,8 @@ class RedisRun:
         await self._redis(
             lambda client: self._half.restore(
                 client, self.plan.job, max_attempts=self._max_attempts
-            )
+            ),
+            task="tick",
         )
 
     def _follow_workers(self, live: list[LiveWorker], now: float) -> None:
