@@ -1,10 +1,15 @@
 """Small helpers for using pynng safely from Trio.
 
-Cancelling a pending NNG receive can, rarely, hang (nng issue 2208), so no
-socket operation here is ever cancelled: each runs in a shielded cancel scope,
-and the only way to stop it is to close its socket, which makes it raise
-``pynng.Closed``. Every owner of a socket must therefore close it in a
-``finally`` block that runs before it waits for the tasks using the socket.
+Two NNG 1.11 bugs shape this. Cancelling a pending receive can, rarely, hang
+(nng issue 2208), so no socket operation here is ever cancelled once it has
+started: each runs in a shielded cancel scope. And closing a socket while an
+operation on it is pending can, rarely, crash the process (nng issue 2238;
+seen here once in about 300 coordinator lifetimes, in NNG's timeout thread).
+So every socket that a loop waits on gets a receive or send timeout (or, for
+a surveyor, its survey time), every operation ends by itself within it, and
+each helper here checks for cancellation before it starts. A loop in a
+cancelled scope therefore stops within one timeout, and its owner closes the
+socket after the loop has stopped, never before.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ CLOSED = (pynng.Closed,)
 
 
 async def send(sock: Any, data: bytes) -> None:
-    """Send ``data``; returns when a peer has taken it. Ends only by close."""
+    """Send ``data``; returns when a peer has taken it, or raises on timeout."""
+    await trio.lowlevel.checkpoint_if_cancelled()
     with trio.CancelScope(shield=True):
         await sock.asend(data)
 
 
 async def recv(sock: Any) -> bytes:
-    """Receive one message (zero-length is fine). Ends only by close or timeout."""
+    """Receive one message (zero-length is fine), or raise on timeout or close."""
+    await trio.lowlevel.checkpoint_if_cancelled()
     with trio.CancelScope(shield=True):
         message = await sock.arecv_msg()
     return bytes(message.bytes)
@@ -33,6 +40,7 @@ async def recv(sock: Any) -> bytes:
 
 async def recv_from(sock: Any) -> tuple[bytes, int | None]:
     """Like :func:`recv`, and also the id of the pipe (connection) it came over."""
+    await trio.lowlevel.checkpoint_if_cancelled()
     with trio.CancelScope(shield=True):
         message = await sock.arecv_msg()
     pipe = message.pipe

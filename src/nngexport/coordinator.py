@@ -19,8 +19,10 @@ survey, then hands over to an :class:`~nngexport.run.ExportRun`, which
 dispatches within a window, tracks leases, re-issues the chunks of lost
 workers and writes results in order. The socket loops feed it what they see.
 
-Socket operations are never cancelled (see :mod:`nngexport._nng`); the long
-lived tasks end when :func:`open_coordinator` closes the sockets on exit.
+Socket operations are never cancelled once started, and no socket is closed
+while an operation on it is pending (see :mod:`nngexport._nng`): every
+operation ends by itself within a short timeout, and :func:`open_coordinator`
+cancels the loops, waits for them, and only then closes the sockets.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ WORKER_TIMEOUT = 15.0
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 #: Largest survey answer accepted.
 MAX_HELLO_BYTES = 64 * 1024
+#: Seconds a pipeline send or receive may wait before it returns and retries.
+SOCKET_TIMEOUT = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +326,14 @@ class Coordinator:
 
     async def _send_loop(self) -> None:
         async for job, index, frame in self._tasks_receive:
-            try:
-                await _nng.send(self._push, frame)
-            except _nng.CLOSED:
-                return
+            while True:
+                try:
+                    await _nng.send(self._push, frame)
+                    break
+                except pynng.Timeout:
+                    continue  # no worker took it yet; try again
+                except _nng.CLOSED:
+                    return
             run = self._active
             if run is not None and run.job == job:
                 run.sent(index, now=trio.current_time())
@@ -334,6 +342,8 @@ class Coordinator:
         while True:
             try:
                 frame = await _nng.recv(self._pull)
+            except pynng.Timeout:
+                continue
             except _nng.CLOSED:
                 return
             try:
@@ -404,6 +414,9 @@ async def open_coordinator(
             surveyor.survey_time = round(survey_time * 1000)
             surveyor.recv_max_size = MAX_HELLO_BYTES
             pull.recv_max_size = MAX_RESULT_BYTES
+            # So that no operation stays pending for long: see nngexport._nng.
+            pull.recv_timeout = round(SOCKET_TIMEOUT * 1000)
+            push.send_timeout = round(SOCKET_TIMEOUT * 1000)
             bound = ListenPlan(
                 bound_url(planned.survey, _listen(surveyor, planned.survey)),
                 bound_url(planned.tasks, _listen(push, planned.tasks)),
@@ -413,18 +426,20 @@ async def open_coordinator(
             ready.append(coordinator)
             # The body runs inside the nursery but its exception is re-raised
             # outside it, so the caller sees its own error, not a group. The
-            # loops never raise: closing the sockets ends them.
+            # loops never raise; cancelled, each stops within SOCKET_TIMEOUT
+            # (see nngexport._nng), and only then are the sockets closed.
             body_error: BaseException | None = None
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(coordinator._survey_loop)
-                nursery.start_soon(coordinator._send_loop)
-                nursery.start_soon(coordinator._receive_loop)
+            async with trio.open_nursery() as loops:
+                loops.start_soon(coordinator._survey_loop)
+                loops.start_soon(coordinator._send_loop)
+                loops.start_soon(coordinator._receive_loop)
                 try:
                     yield coordinator
                 except BaseException as exc:
                     body_error = exc
                 finally:
-                    coordinator._close()
+                    loops.cancel_scope.cancel()
+            coordinator._close()
             if body_error is not None:
                 raise body_error
         finally:

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_SLOTS = 1
 #: Largest descriptor or survey frame a worker accepts.
 MAX_TASK_BYTES = 64 * 1024
+#: Seconds a receive or send may wait before it returns and is tried again.
+SOCKET_TIMEOUT = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ class Worker:
         while True:
             try:
                 frame = await _nng.recv(respondent)
+            except pynng.Timeout:
+                continue  # no survey for a while: no coordinator yet
             except _nng.CLOSED:
                 return
             try:
@@ -154,6 +158,9 @@ class Worker:
         results = pynng.Push0()
         try:
             tasks.recv_max_size = MAX_TASK_BYTES
+            # So that no operation stays pending for long: see nngexport._nng.
+            tasks.recv_timeout = round(SOCKET_TIMEOUT * 1000)
+            results.send_timeout = round(SOCKET_TIMEOUT * 1000)
             tasks.dial(endpoints.tasks, block=False)
             results.dial(endpoints.results, block=False)
             # Unbounded, but never long: the coordinator's window bounds
@@ -170,12 +177,11 @@ class Worker:
                     while self._endpoints == endpoints:
                         await self._endpoints_changed.wait()
                 finally:
-                    # Ends the receives (cancelling them could hang) and the
-                    # slots; descriptors not rendered yet are dropped, and the
-                    # coordinator re-issues them.
-                    _nng.close_all(tasks, results)
-                    queue_in.close()
-                    acks_in.close()
+                    # Each loop stops within SOCKET_TIMEOUT, a slot once its
+                    # chunk is rendered; descriptors not rendered yet are
+                    # dropped, and the coordinator re-issues them. The sockets
+                    # close after that, below.
+                    nursery.cancel_scope.cancel()
         finally:
             _nng.close_all(tasks, results)
             self._held.clear()
@@ -191,6 +197,8 @@ class Worker:
         while True:
             try:
                 frame = await _nng.recv(tasks)
+            except pynng.Timeout:
+                continue
             except _nng.CLOSED:
                 return
             try:
@@ -214,9 +222,7 @@ class Worker:
         # what we hold meanwhile.
         async with acks:
             async for frame in acks:
-                try:
-                    await _nng.send(results, frame)
-                except _nng.CLOSED:
+                if not await _send_patiently(results, frame):
                     return
 
     async def _slot(self, queue: trio.MemoryReceiveChannel[Task], results: Any) -> None:
@@ -224,9 +230,8 @@ class Worker:
             async for task in queue:
                 reply = await self._render(task)
                 try:
-                    await _nng.send(results, encode(reply))
-                except _nng.CLOSED:
-                    return
+                    if not await _send_patiently(results, encode(reply)):
+                        return
                 finally:
                     self._held.discard((task.job, task.chunk.index))
 
@@ -249,6 +254,18 @@ class Worker:
             self.busy -= 1
         self._rendered += 1
         return Result(task.job, rendered.index, self.name, rendered.rows, rendered.data)
+
+
+async def _send_patiently(sock: Any, frame: bytes) -> bool:
+    """Send ``frame``, retrying send timeouts; False if the socket closed."""
+    while True:
+        try:
+            await _nng.send(sock, frame)
+            return True
+        except pynng.Timeout:
+            continue
+        except _nng.CLOSED:
+            return False
 
 
 def default_worker_name() -> str:
@@ -279,15 +296,13 @@ async def serve_worker(
     respondent = pynng.Respondent0()
     try:
         respondent.recv_max_size = MAX_TASK_BYTES
+        respondent.recv_timeout = round(SOCKET_TIMEOUT * 1000)
         respondent.dial(connect, block=False)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(worker._answer_surveys, respondent)
             nursery.start_soon(worker._run_sessions)
             task_status.started(worker)
-            try:
-                await trio.sleep_forever()
-            finally:
-                # Ends the survey loop's receive; cancelling it could hang.
-                respondent.close()
+            await trio.sleep_forever()
     finally:
+        # Only now: the survey loop has stopped (see nngexport._nng).
         respondent.close()
