@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .redis_server import redis_binary
+
 pytestmark = pytest.mark.timeout(120)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -62,3 +64,32 @@ def test_tcp_example_runs_a_coordinator_and_two_workers(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "wrote 300,000 rows" in result.stderr
     assert "with 2 workers" in result.stderr
+
+
+def test_compare_example_runs_every_design_identically(tmp_path: Path) -> None:
+    redis_binary()  # skips (or fails under CI) without redis-server
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "compare_designs.py"),
+            "--rows",
+            "30000",
+            "--chunk-rows",
+            "3000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "in-process",
+        "nng",
+        "redis-pubsub",
+        "redis-streams",
+        "redis-lists",
+    ]
+    assert all(line.endswith("identical") for line in lines[1:]), result.stdout

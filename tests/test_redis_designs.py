@@ -17,7 +17,7 @@ import trio
 
 from nngexport import Progress, export_in_process, open_local_workers, run_export
 from nngexport.designs import REDIS_DESIGNS
-from nngexport.designs.redis_common import DEFAULT_PREFIX, RedisUnavailable
+from nngexport.designs.redis_common import DEFAULT_PREFIX, Keys, RedisUnavailable
 from nngexport.designs.redis_coordinator import open_redis_coordinator
 from nngexport.errors import ChunkFailedError, ExportError, UsageError
 from nngexport.job import plan_job
@@ -152,15 +152,16 @@ def _holders(url: str, design: str) -> set[str]:
     import redis
 
     client = redis.Redis.from_url(url)
+    prefix = Keys.of(DEFAULT_PREFIX, design).prefix
     try:
         if design == "redis-pubsub":
-            keys = list(client.scan_iter(match=f"{DEFAULT_PREFIX}:claim:*"))
+            keys = list(client.scan_iter(match=f"{prefix}:claim:*"))
             return {_text(v) for v in client.mget(keys) if v} if keys else set()
         if design == "redis-streams":
-            pending = client.xpending(f"{DEFAULT_PREFIX}:tasks", "workers")
+            pending = client.xpending(f"{prefix}:tasks", "workers")
             return {c["name"].decode() for c in pending["consumers"] if c["pending"]}
-        names = [_text(n) for n in client.smembers(f"{DEFAULT_PREFIX}:processors")]
-        return {n for n in names if client.llen(f"{DEFAULT_PREFIX}:processing:{n}")}
+        names = [_text(n) for n in client.smembers(f"{prefix}:processors")]
+        return {n for n in names if client.llen(f"{prefix}:processing:{n}")}
     finally:
         client.close()
 

@@ -7,10 +7,18 @@ The library in four names:
 - :func:`open_coordinator`: a coordinator that lives as long as an
   ``async with`` block, for running several exports and managing workers.
 - :func:`serve_worker`: a worker, for ``nursery.start``.
+
+The same export over Redis, for comparison: ``design=`` and ``redis=`` on
+:func:`export` and :func:`run_export`, or :func:`open_redis_coordinator` and
+:func:`serve_redis_worker` (see ``docs/designs.md``).
 """
 
 from .api import export, run_export
 from .coordinator import Coordinator, CoordinatorStatistics, open_coordinator
+from .designs import DESIGNS
+from .designs.redis_common import RedisUnavailable
+from .designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
+from .designs.redis_worker import RedisWorker, serve_redis_worker
 from .errors import (
     ChunkFailedError,
     ExportError,
@@ -30,6 +38,7 @@ from .worker import Worker, WorkerStatistics, serve_worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "DESIGNS",
     "Chunk",
     "ChunkFailedError",
     "Coordinator",
@@ -40,6 +49,9 @@ __all__ = [
     "OutputError",
     "Progress",
     "ProtocolError",
+    "RedisCoordinator",
+    "RedisUnavailable",
+    "RedisWorker",
     "SourceError",
     "UsageError",
     "Worker",
@@ -49,6 +61,8 @@ __all__ = [
     "export_in_process",
     "open_coordinator",
     "open_local_workers",
+    "open_redis_coordinator",
     "run_export",
+    "serve_redis_worker",
     "serve_worker",
 ]

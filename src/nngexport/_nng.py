@@ -4,7 +4,7 @@ Two NNG 1.11 bugs shape this. Cancelling a pending receive can, rarely, hang
 (nng issue 2208), so no socket operation here is ever cancelled once it has
 started: each runs in a shielded cancel scope. And closing a socket while an
 operation on it is pending can, rarely, crash the process (nng issue 2238;
-seen here once in about 300 coordinator lifetimes, in NNG's timeout thread).
+seen here once in a 200-trial soak, in NNG's timeout thread).
 So every socket that a loop waits on gets a receive or send timeout (or, for
 a surveyor, its survey time), every operation ends by itself within it, and
 each helper here checks for cancellation before it starts. A loop in a

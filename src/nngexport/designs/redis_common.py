@@ -117,6 +117,16 @@ class Keys:
 
     prefix: str = DEFAULT_PREFIX
 
+    @classmethod
+    def of(cls, prefix: str, design: str) -> Keys:
+        """The keys of ``design`` under ``prefix``: ``PREFIX:DESIGN:...``.
+
+        Each design has keys of its own, so workers of one design never
+        count as live for another, and a stream left by one is never read
+        as a list by the next.
+        """
+        return cls(f"{prefix}:{design}")
+
     @property
     def workers(self) -> str:
         """Set: names of workers that announced themselves."""

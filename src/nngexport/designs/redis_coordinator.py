@@ -486,6 +486,6 @@ async def open_redis_coordinator(
             raise RedisUnavailable(
                 f"{exc}; is redis-server running there? (--redis URL)"
             ) from None
-        yield RedisCoordinator(design, bridge, Keys(prefix))
+        yield RedisCoordinator(design, bridge, Keys.of(prefix, design))
     finally:
         bridge.close()

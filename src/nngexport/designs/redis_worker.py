@@ -205,7 +205,7 @@ async def serve_redis_worker(
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise UsageError(f"slots must be a whole number of at least 1, got {slots!r}")
     bridge = RedisBridge(redis)
-    keys = Keys(prefix)
+    keys = Keys.of(prefix, design)
     make = HALVES[design][1]
     try:
         half = await patiently(
