@@ -259,11 +259,11 @@ async def test_a_slow_coordinator_receiving_large_results(
         return
     assert stalled.is_set()
     assert (tmp_path / "out.csv").read_bytes() == expected
-    if design == "redis-pubsub":
-        # Cut off: results were lost, noticed, and their chunks sent again.
-        assert summary.reissued >= 1
-    else:
+    if design != "redis-pubsub":
         # Streams and Lists keep results until they are read: nothing lost.
+        # (Pub/Sub may finish too: whether the 3 s stall overflows the buffer
+        # depends on how much the kernel's socket buffers took; if it did,
+        # the lost results were published again, and the file is the same.)
         assert summary.reissued == 0
 
 
