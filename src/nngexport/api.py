@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from contextlib import AsyncExitStack
 
 import trio
 
 from .coordinator import (
     DISCOVER_TIMEOUT,
     WORKER_TIMEOUT,
+    Coordinator,
     open_coordinator,
 )
 from .designs import check_design
 from .designs.redis_common import DEFAULT_PREFIX
-from .designs.redis_coordinator import open_redis_coordinator
+from .designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
 from .destination import check_destination
 from .errors import UsageError
 from .job import ProgressCallback, check_source, plan_job
@@ -82,26 +84,9 @@ async def run_export(
     if slots < 1:
         raise UsageError(f"slots must be at least 1, got {slots!r}")
     check_design(design, redis)
-    if redis is not None:
-        if listen is not None:
-            raise UsageError("--listen is for --design nng; Redis designs use --redis")
-        return await _run_redis_export(
-            source,
-            output,
-            design=design,
-            redis=redis,
-            prefix=redis_prefix,
-            workers=workers,
-            chunk_rows=chunk_rows,
-            min_workers=min_workers if min_workers is not None else max(workers, 1),
-            slots=slots,
-            discover_timeout=discover_timeout,
-            worker_timeout=worker_timeout,
-            max_attempts=max_attempts,
-            resume=resume,
-            on_progress=on_progress,
-        )
-    if workers == 0 and listen is None:
+    if redis is not None and listen is not None:
+        raise UsageError("--listen is for --design nng; Redis designs use --redis")
+    if workers == 0 and listen is None and redis is None:
         return await export_in_process(
             source,
             output,
@@ -116,10 +101,21 @@ async def run_export(
     # Quick checks first, so bad input fails before any worker starts.
     await trio.to_thread.run_sync(check_source, source)
     await trio.to_thread.run_sync(lambda: check_destination(output, resume=resume))
-    async with (
-        open_coordinator(listen) as coordinator,
-        open_local_workers(coordinator.endpoint, workers, slots=slots),
-    ):
+    async with AsyncExitStack() as stack:
+        coordinator: Coordinator | RedisCoordinator
+        if redis is None:
+            coordinator = await stack.enter_async_context(open_coordinator(listen))
+            target = coordinator.endpoint
+        else:
+            coordinator = await stack.enter_async_context(
+                open_redis_coordinator(redis, design, prefix=redis_prefix)
+            )
+            target = redis
+        await stack.enter_async_context(
+            open_local_workers(
+                target, workers, slots=slots, design=design, prefix=redis_prefix
+            )
+        )
         # Workers take a moment to start; plan the export meanwhile.
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
         destination = await prepare(plan, output, resume=resume)
@@ -128,46 +124,6 @@ async def run_export(
             destination,
             started=started,
             min_workers=needed,
-            discover_timeout=discover_timeout,
-            worker_timeout=worker_timeout,
-            max_attempts=max_attempts,
-            on_progress=on_progress,
-        )
-
-
-async def _run_redis_export(
-    source: str,
-    output: str | os.PathLike[str],
-    *,
-    design: str,
-    redis: str,
-    prefix: str,
-    workers: int,
-    chunk_rows: int,
-    min_workers: int,
-    slots: int,
-    discover_timeout: float,
-    worker_timeout: float,
-    max_attempts: int,
-    resume: bool,
-    on_progress: ProgressCallback | None,
-) -> ExportSummary:
-    if min_workers < 1:
-        raise UsageError(f"min_workers must be at least 1, got {min_workers!r}")
-    started = trio.current_time()
-    await trio.to_thread.run_sync(check_source, source)
-    await trio.to_thread.run_sync(lambda: check_destination(output, resume=resume))
-    async with (
-        open_redis_coordinator(redis, design, prefix=prefix) as coordinator,
-        open_local_workers(redis, workers, slots=slots, design=design, prefix=prefix),
-    ):
-        plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-        destination = await prepare(plan, output, resume=resume)
-        return await coordinator.export_plan(
-            plan,
-            destination,
-            started=started,
-            min_workers=min_workers,
             discover_timeout=discover_timeout,
             worker_timeout=worker_timeout,
             max_attempts=max_attempts,

@@ -7,16 +7,23 @@ rendered chunks back. Planning and rendering live here, ordered writing in
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import SourceError
+from .errors import ExportError, SourceError
 from .plan import Chunk
 from .progress import Progress
 from .render import RenderedChunk, render_chunk
 from .sources import open_source
+from .wire import Failure, Result, Task
+
+logger = logging.getLogger(__name__)
+
+#: Longest error text a Failure carries back.
+MAX_ERROR_TEXT = 2000
 
 ProgressCallback = Callable[[Progress], object]
 
@@ -94,3 +101,22 @@ def render_from_url(source_url: str, chunk: Chunk) -> RenderedChunk:
         return render_chunk(source, chunk)
     finally:
         source.close()
+
+
+def render_task(task: Task, worker: str) -> Result | Failure:
+    """What worker ``worker`` answers to ``task``. Blocks; runs in a thread.
+
+    A chunk that cannot be rendered (a source error, or any bug) is answered
+    with a :class:`~nngexport.wire.Failure` saying why; the worker goes on.
+    """
+    try:
+        rendered = render_from_url(task.source, task.chunk)
+    except ExportError as exc:
+        logger.warning("chunk %s failed: %s", task.chunk.index, exc)
+        error = str(exc)
+    except Exception as exc:
+        logger.exception("chunk %s failed unexpectedly", task.chunk.index)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        return Result(task.job, rendered.index, worker, rendered.rows, rendered.data)
+    return Failure(task.job, task.chunk.index, worker, error[:MAX_ERROR_TEXT])

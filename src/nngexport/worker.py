@@ -35,8 +35,8 @@ import trio
 
 from . import _nng
 from .endpoints import check_url, resolve
-from .errors import ExportError, ProtocolError, UsageError
-from .job import render_from_url
+from .errors import ProtocolError, UsageError
+from .job import render_task
 from .wire import (
     MAX_INDEXES,
     Failure,
@@ -238,22 +238,14 @@ class Worker:
     async def _render(self, task: Task) -> Result | Failure:
         self.busy += 1
         try:
-            rendered = await trio.to_thread.run_sync(
-                render_from_url, task.source, task.chunk
-            )
-        except ExportError as exc:
-            self._failed += 1
-            logger.warning("chunk %s failed: %s", task.chunk.index, exc)
-            return Failure(task.job, task.chunk.index, self.name, str(exc)[:2000])
-        except Exception as exc:
-            self._failed += 1
-            logger.exception("chunk %s failed unexpectedly", task.chunk.index)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            return Failure(task.job, task.chunk.index, self.name, error)
+            reply = await trio.to_thread.run_sync(render_task, task, self.name)
         finally:
             self.busy -= 1
-        self._rendered += 1
-        return Result(task.job, rendered.index, self.name, rendered.rows, rendered.data)
+        if isinstance(reply, Failure):
+            self._failed += 1
+        else:
+            self._rendered += 1
+        return reply
 
 
 async def _send_patiently(sock: Any, frame: bytes) -> bool:

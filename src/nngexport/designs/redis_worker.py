@@ -30,8 +30,8 @@ from typing import TypeVar
 
 import trio
 
-from ..errors import ExportError, UsageError
-from ..job import render_from_url
+from ..errors import UsageError
+from ..job import render_task
 from ..wire import Failure, Result, encode
 from .redis_common import (
     DEFAULT_PREFIX,
@@ -160,22 +160,12 @@ class RedisWorker:
                 )
 
     async def _render(self, held: Held) -> Result | Failure:
-        task = held.task
-        try:
-            rendered = await trio.to_thread.run_sync(
-                render_from_url, task.source, task.chunk
-            )
-        except ExportError as exc:
+        reply = await trio.to_thread.run_sync(render_task, held.task, self.name)
+        if isinstance(reply, Failure):
             self._failed += 1
-            logger.warning("chunk %s failed: %s", task.chunk.index, exc)
-            return Failure(task.job, task.chunk.index, self.name, str(exc)[:2000])
-        except Exception as exc:
-            self._failed += 1
-            logger.exception("chunk %s failed unexpectedly", task.chunk.index)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            return Failure(task.job, task.chunk.index, self.name, error)
-        self._rendered += 1
-        return Result(task.job, rendered.index, self.name, rendered.rows, rendered.data)
+        else:
+            self._rendered += 1
+        return reply
 
 
 async def serve_redis_worker(
