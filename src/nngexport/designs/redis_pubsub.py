@@ -30,12 +30,15 @@ from .transport import Check, Held
 
 logger = logging.getLogger(__name__)
 
-#: Milliseconds a claim lives unless its worker's heartbeat renews it.
-CLAIM_TTL_MS = 750
-#: Seconds the coordinator keeps a chunk after last seeing its claim.
-LEASE_TIME = 0.75
+#: Milliseconds a claim lives unless its worker's heartbeat renews it (4
+#: heartbeats: a busy worker's heartbeat can be late on a loaded machine).
+CLAIM_TTL_MS = 1000
+#: Seconds the coordinator keeps a chunk after last seeing its claim: time
+#: for a result already sent to arrive. Only checked right after a look at
+#: the claims, so a late look never expires a chunk whose claim still stands.
+LEASE_TIME = 0.5
 #: Seconds a published chunk may go unclaimed before it is published again.
-ACK_TIMEOUT = 1.0
+ACK_TIMEOUT = 2.0
 #: Messages read in one go after the first one arrives.
 DRAIN = 256
 
