@@ -15,11 +15,13 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import trio
 
 from .api import run_export
+from .bench import BENCH_DESIGNS, WORKLOADS, Run
 from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
 from .designs import DESIGNS, check_design
 from .designs.redis_common import DEFAULT_PREFIX, RedisBridge
@@ -28,7 +30,7 @@ from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
 from .plan import DEFAULT_CHUNK_ROWS
 from .scheduler import MAX_ATTEMPTS
-from .terminal import ProgressBar, describe_summary
+from .terminal import ProgressBar, describe_summary, write_summary_json
 from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
 
 PROG = "nngexport"
@@ -154,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, no summary"
     )
+    export.add_argument(
+        "--summary-json",
+        metavar="PATH",
+        help="also write the summary, with this process's and its workers'"
+        " peak memory, as JSON to PATH (for scripts and benchmarks)",
+    )
 
     worker = commands.add_parser(
         "worker",
@@ -175,6 +183,44 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name in logs (default: host-pid-xxxx)")
     worker.add_argument(
         "--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS
+    )
+
+    bench = commands.add_parser(
+        "bench",
+        help="run the same exports over every design and compare",
+        description="Export the same data with every design, in turn, and"
+        " write a Markdown report: speed, peak memory (coordinator, workers,"
+        " Redis) and whether each file is identical to the in-process one.",
+    )
+    bench.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=WORKLOADS,
+        default=["realistic"],
+        help="what to export (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--designs",
+        nargs="+",
+        choices=BENCH_DESIGNS,
+        default=list(BENCH_DESIGNS),
+        help="which designs (default: all; the Redis ones need redis-server)",
+    )
+    bench.add_argument(
+        "--workers",
+        nargs="+",
+        type=_positive_int,
+        default=[1, 2, 4],
+        help="worker counts for the realistic workload (default: 1 2 4)",
+    )
+    bench.add_argument(
+        "--repeat", type=_positive_int, default=3, help="runs of each (default: 3)"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="small data: checks the harness only"
+    )
+    bench.add_argument(
+        "--report", metavar="PATH", help="write the report here (default: stdout)"
     )
 
     demo = commands.add_parser(
@@ -248,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "worker": _worker,
         "demo": _demo,
+        "bench": _bench,
     }
     return trio.run(_run_command, commands[args.command], args)
 
@@ -308,6 +355,8 @@ async def _export(args: argparse.Namespace) -> int:
         bar.finish()
     if not args.quiet:
         print(describe_summary(summary), file=sys.stderr)
+    if args.summary_json:
+        await trio.to_thread.run_sync(write_summary_json, summary, args.summary_json)
     return 0
 
 
@@ -346,6 +395,28 @@ async def _cancel_on_stdin_eof(scope: trio.CancelScope) -> None:
         while await stream.receive_some():
             pass
     scope.cancel()
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    from .bench import plan_cases, report, run_bench
+
+    designs = list(dict.fromkeys(["in-process", *args.designs]))
+    cases = await trio.to_thread.run_sync(
+        lambda: plan_cases(args.workloads, workers=args.workers, quick=args.quick)
+    )
+
+    def progress(run: Run) -> None:
+        outcome = run.error or f"{run.seconds:.2f} s"
+        print(f"{run.case.label}: {run.design}: {outcome}", file=sys.stderr)
+
+    runs = await run_bench(cases, designs, repeat=args.repeat, on_run=progress)
+    text = report(runs, command=" ".join(["nngexport", *sys.argv[1:]]))
+    if args.report:
+        await trio.to_thread.run_sync(Path(args.report).write_text, text + "\n")
+    else:
+        print(text)
+    failed = [run for run in runs if run.error]
+    return 1 if failed else 0
 
 
 async def _demo(args: argparse.Namespace) -> int:

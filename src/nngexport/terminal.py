@@ -1,11 +1,16 @@
-"""What the CLI draws on the terminal: a progress bar and a summary line."""
+"""What the CLI shows: a progress bar, a summary line, a summary file."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import resource
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
+from .errors import OutputError
 from .progress import ExportSummary, Progress
 
 #: Seconds between redraws of the bar.
@@ -77,3 +82,26 @@ def describe_summary(summary: ExportSummary) -> str:
     if summary.recoveries:
         notes.append(f"slowest recovery {max(summary.recoveries):.2f} s")
     return line + ("; " + ", ".join(notes) if notes else "")
+
+
+def write_summary_json(summary: ExportSummary, path: str) -> None:
+    """Write ``summary`` and peak memory as JSON to ``path``. Blocks.
+
+    Peak memory is this process's (the coordinator's) and the largest of its
+    finished child processes' (local workers), as ``getrusage`` reports them.
+    """
+    record = dataclasses.asdict(summary)
+    record["output"] = str(summary.output)
+    record["recoveries"] = list(summary.recoveries)
+    record["coordinator_peak_rss"] = _peak_rss(resource.RUSAGE_SELF)
+    record["worker_peak_rss"] = _peak_rss(resource.RUSAGE_CHILDREN)
+    try:
+        Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def _peak_rss(who: int) -> int:
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    peak = resource.getrusage(who).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
