@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..wire import Task, decode_as
-from .redis_common import BLOCK_SECONDS, Keys
+from .redis_common import BLOCK_SECONDS, SOCKET_TIMEOUT, Keys
 from .transport import Check, Held
 
 logger = logging.getLogger(__name__)
@@ -72,14 +72,33 @@ return 0
 
 
 def _read(pubsub: Any, confirmations: list[int]) -> list[bytes]:
-    """Messages on ``pubsub``: wait BLOCK_SECONDS for one, then take what is there."""
+    """Messages on ``pubsub``: wait BLOCK_SECONDS for one, then take what is there.
+
+    redis-py reads a message with the timeout it was asked to wait, per
+    ``recv``: a large message still arriving when that short timeout runs
+    out is a timeout error, and redis-py drops the connection, and with it
+    every message queued behind. So this waits for the first byte with the
+    short timeout, and reads each message with the long socket timeout.
+    """
+    import redis
+
     frames: list[bytes] = []
-    timeout = BLOCK_SECONDS
+    wait = BLOCK_SECONDS
     for _ in range(DRAIN):
-        message = pubsub.get_message(timeout=timeout)
+        connection = pubsub.connection
+        try:
+            if not connection.can_read(timeout=wait):
+                break
+        except redis.ConnectionError:
+            # Lost (Redis restarted, or cut us off): connect again; redis-py
+            # subscribes again on connect, and says so with a message.
+            connection.disconnect()
+            connection.connect()
+            continue
+        wait = 0.0
+        message = pubsub.get_message(timeout=SOCKET_TIMEOUT)
         if message is None:
-            break
-        timeout = 0.0
+            continue
         if message["type"] == "message":
             frames.append(bytes(message["data"]))
         elif message["type"] == "subscribe":
