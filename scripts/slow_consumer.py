@@ -112,9 +112,17 @@ def pubsub(server: RedisServer, args: argparse.Namespace) -> tuple[int, float, s
         subscribed.set()
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < QUIET:
+            # Wait for a first byte briefly, then read the message whole:
+            # redis-py drops the connection if a short read timeout runs out
+            # in the middle of a large message (see designs/redis_pubsub.py).
             try:
-                message = pubsub.get_message(timeout=0.1)
+                if not pubsub.connection.can_read(timeout=0.1):
+                    continue
+                message = pubsub.get_message(timeout=5)
             except redis.ConnectionError:
+                # Cut off: connect and subscribe again, as redis-py would.
+                pubsub.connection.disconnect()
+                pubsub.connection.connect()
                 continue
             if message is not None:
                 quiet_since = time.monotonic()
