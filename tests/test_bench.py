@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -51,4 +52,6 @@ def test_quick_bench_reports_every_design_with_identical_files(tmp_path: Path) -
     # Three cases (control, and the sweep's two chunk sizes), each design once.
     assert sorted(row.split(" | ")[0][2:] for row in rows) == sorted(designs * 3)
     assert all(" 1/1 | " in row for row in rows), text
+    # Every design timed its chunks, dispatch to written.
+    assert all(re.search(r"\| [\d,]+\.\d / [\d,]+\.\d \|", row) for row in rows), text
     assert "Command: `nngexport bench --quick" in text

@@ -75,6 +75,8 @@ class Run:
     coordinator_rss: int
     worker_rss: int
     redis_peak: int | None
+    latency_p50: float | None = None
+    latency_p99: float | None = None
     error: str | None = None
 
 
@@ -152,7 +154,7 @@ async def run_case(case: Case, design: str, scratch: Path) -> Run:
     if result.returncode != 0:
         said = result.stderr.decode(errors="replace").strip().splitlines()
         error = said[-1] if said else f"exit status {result.returncode}"
-        return Run(case, design, 0.0, 0, 0, "", 0, 0, 0, redis_peak, error)
+        return Run(case, design, 0.0, 0, 0, "", 0, 0, 0, redis_peak, error=error)
     record = json.loads(summary_path.read_text())
     summary_path.unlink()
     return Run(
@@ -166,6 +168,8 @@ async def run_case(case: Case, design: str, scratch: Path) -> Run:
         record["coordinator_peak_rss"],
         record["worker_peak_rss"] if design != "in-process" else 0,
         redis_peak,
+        record["latency_p50"],
+        record["latency_p99"],
     )
 
 
@@ -224,9 +228,10 @@ def report(runs: Sequence[Run], *, command: str) -> str:
             f"### {case.label}",
             "",
             "| design | runs | median s | rows/s | MB/s | speed-up |"
+            " chunk latency p50 / p99 ms |"
             " coordinator peak MiB | worker peak MiB | Redis peak MB |"
             " identical | re-issued |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for design in dict.fromkeys(r.design for r in mine):
             done = [r for r in mine if r.design == design and not r.error]
@@ -242,17 +247,29 @@ def report(runs: Sequence[Run], *, command: str) -> str:
             identical = sum(r.sha256 in references for r in done)
             peaks = [r.redis_peak for r in done if r.redis_peak is not None]
             redis_peak = f"{max(peaks) / 1e6:,.1f}" if peaks else "-"
+            latency = _latency(done)
             coordinator = max(r.coordinator_rss for r in done) / 2**20
             worker = max(r.worker_rss for r in done) / 2**20
             lines.append(
                 f"| {design} | {len(done) + len(failed)} | {seconds:.2f} |"
                 f" {case.rows / seconds:,.0f} | {megabytes / seconds:,.1f} |"
-                f" {speedup:.2f}x | {coordinator:,.0f} | {worker:,.0f} |"
+                f" {speedup:.2f}x | {latency} | {coordinator:,.0f} | {worker:,.0f} |"
                 f" {redis_peak} | {identical}/{len(done)} |"
                 f" {sum(r.reissued for r in done)} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _latency(runs: Sequence[Run]) -> str:
+    """Median over the runs of each run's p50 and p99, in milliseconds."""
+    p50 = [r.latency_p50 for r in runs if r.latency_p50 is not None]
+    p99 = [r.latency_p99 for r in runs if r.latency_p99 is not None]
+    if not p50 or not p99:
+        return "-"
+    return (
+        f"{statistics.median(p50) * 1000:,.1f} / {statistics.median(p99) * 1000:,.1f}"
+    )
 
 
 def _cpu_model() -> str:

@@ -75,6 +75,10 @@ class ExportSummary:
             life of the worker that held it to the new send.
         resumed_at: Chunks that were already in the file from an interrupted
             export (``--resume``); 0 for an export that ran in one go.
+        latency_p50: Seconds from a chunk's first dispatch to its being
+            written, median (an upper bound within about 5%; see
+            :mod:`nngexport.latency`); None if no chunk was timed.
+        latency_p99: The same, 99th percentile.
     """
 
     output: Path
@@ -89,6 +93,8 @@ class ExportSummary:
     workers_lost: int = 0
     recoveries: tuple[float, ...] = ()
     resumed_at: int = 0
+    latency_p50: float | None = None
+    latency_p99: float | None = None
 
     @property
     def rows_per_second(self) -> float:

@@ -112,6 +112,7 @@ class ExportRun:
         """NNG took the descriptor of chunk ``index``."""
         self._scheduler.sent(index, now=now)
         self._sent_at.setdefault(index, now)
+        self._sink.mark_sent(index, now=now)
         since = self._recovering.pop(index, None)
         if since is not None:
             self._recoveries.append(now - since)

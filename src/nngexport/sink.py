@@ -19,6 +19,7 @@ import trio
 from .assembly import Assembler, Verdict
 from .destination import Destination, check_destination, open_destination
 from .job import JobPlan, ProgressCallback, RecoveryCounters, plan_job, render_from_url
+from .latency import LatencyHistogram
 from .progress import ExportSummary, Progress
 from .render import render_header
 
@@ -41,6 +42,9 @@ class OrderedSink:
         self._assembler = Assembler(len(plan.chunks), start=destination.start)
         self._on_progress = on_progress
         self._rows_of: dict[int, int] = {}
+        # First send of each chunk not yet written, and how long chunks took.
+        self._sent_at: dict[int, float] = {}
+        self.latency = LatencyHistogram()
         self.rows_written = sum(c.rows for c in plan.chunks[: destination.start])
         self.workers = 0
         #: Where recovery counters come from, for designs that recover.
@@ -70,6 +74,11 @@ class OrderedSink:
     def _write(self, data: bytes) -> None:
         self._destination.write(data, chunks_done=self.written)
 
+    def mark_sent(self, index: int, *, now: float) -> None:
+        """Chunk ``index`` went out (the first time counts): starts its latency."""
+        if index >= self.written:
+            self._sent_at.setdefault(index, now)
+
     async def deliver(self, index: int, rows: int, data: bytes) -> Verdict:
         """Offer chunk ``index`` (``rows`` rows of CSV ``data``)."""
         offer = self._assembler.add(index, data)
@@ -82,6 +91,11 @@ class OrderedSink:
             for done in range(first, self.written):
                 self.rows_written += self._rows_of.pop(done)
             await trio.to_thread.run_sync(self._write, b"".join(offer.ready))
+            now = trio.current_time()
+            for done in range(first, self.written):
+                sent = self._sent_at.pop(done, None)
+                if sent is not None:
+                    self.latency.add(now - sent)
             if self._on_progress is not None:
                 self._on_progress(self.progress())
         return offer.verdict
@@ -121,6 +135,8 @@ class OrderedSink:
             workers_lost=counters.workers_lost if counters else 0,
             recoveries=counters.recoveries if counters else (),
             resumed_at=self._destination.start,
+            latency_p50=self.latency.quantile(0.5),
+            latency_p99=self.latency.quantile(0.99),
         )
 
     async def close(self) -> None:
@@ -160,6 +176,7 @@ async def export_in_process(
     try:
         await sink.write_header()
         for chunk in plan.chunks[sink.start :]:
+            sink.mark_sent(chunk.index, now=trio.current_time())
             rendered = await trio.to_thread.run_sync(
                 render_from_url, plan.source, chunk
             )

@@ -214,6 +214,7 @@ class RedisRun:
                 self._scheduler.sent(index, now=now)
                 self._sent_at.setdefault(index, now)
                 self._sends[index] = self._sends.get(index, 0) + 1
+                self._sink.mark_sent(index, now=now)
 
     async def _collect(self) -> None:
         while not self._sink.done:
