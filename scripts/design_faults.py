@@ -28,11 +28,9 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from unittest.mock import patch
 
 import trio
 
@@ -47,8 +45,8 @@ from nngexport.coordinator import Coordinator
 from nngexport.designs import DESIGNS
 from nngexport.designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
 from nngexport.designs.redis_server import RedisServer
+from nngexport.faults import slow_disk
 from nngexport.job import plan_job
-from nngexport.output import AtomicOutput
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
 
@@ -78,21 +76,10 @@ async def run_one(
         )
         server.start()
     reached = trio.Event()
-    stalled = threading.Event()
 
     def watch(progress: Progress) -> None:
         if progress.chunks_done >= 4:
             reached.set()
-
-    write = AtomicOutput.write
-
-    def slow_disk(output: AtomicOutput, data: bytes) -> None:
-        # The injected fault: one write of a chunk takes 3 s (a slow disk);
-        # the collector waits for it, the event loop does not.
-        if fault == "slow" and not stalled.is_set() and output.bytes_written:
-            stalled.set()
-            threading.Event().wait(3)
-        write(output, data)
 
     async def hurt(processes: list[trio.Process]) -> None:
         await reached.wait()
@@ -104,7 +91,7 @@ async def run_one(
     started = trio.current_time()
     try:
         slots = 4 if fault == "slow" else 1
-        with patch.object(AtomicOutput, "write", slow_disk):
+        with slow_disk(3 if fault == "slow" else 0):
             summary = await _export(
                 design, source, output, server, args, watch, hurt, slots=slots
             )

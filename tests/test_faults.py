@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 import trio
@@ -19,8 +17,7 @@ from nngexport import (
     open_coordinator,
     open_local_workers,
 )
-from nngexport.faults import run_trial
-from nngexport.output import AtomicOutput
+from nngexport.faults import run_trial, slow_disk
 
 from .conftest import NNGEXPORT, alive, wait_until
 
@@ -227,16 +224,7 @@ async def test_after_a_coordinator_crash_workers_exit_and_resume_finishes_the_fi
 async def test_a_slow_disk_makes_no_chunk_look_lost(tmp_path: Path) -> None:
     # While the writer is stuck, results and acknowledgements wait unread in
     # the coordinator's own buffers; that must not pass for lost workers.
-    stalled = threading.Event()
-    write = AtomicOutput.write
-
-    def slow_disk(output: AtomicOutput, data: bytes) -> None:
-        if not stalled.is_set() and output.bytes_written:
-            stalled.set()
-            threading.Event().wait(3)  # the injected fault: a 3 s write
-        write(output, data)
-
-    with trio.fail_after(60), patch.object(AtomicOutput, "write", slow_disk):
+    with trio.fail_after(60), slow_disk(3) as stalled:
         async with (
             open_coordinator() as coordinator,
             open_local_workers(coordinator.endpoint, 2, slots=2),

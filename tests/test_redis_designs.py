@@ -7,10 +7,8 @@ can kill it, restart it, or give it a small output buffer limit.
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 import trio
@@ -20,8 +18,8 @@ from nngexport.designs import REDIS_DESIGNS
 from nngexport.designs.redis_common import DEFAULT_PREFIX, Keys, RedisUnavailable
 from nngexport.designs.redis_coordinator import open_redis_coordinator
 from nngexport.errors import ChunkFailedError, ExportError, UsageError
+from nngexport.faults import slow_disk
 from nngexport.job import plan_job
-from nngexport.output import AtomicOutput
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
 
@@ -220,23 +218,10 @@ async def test_a_slow_coordinator_receiving_large_results(
     # A 4 MB Pub/Sub buffer: a subscriber 3 s behind ~1.5 MB results that
     # come from 8 slots is surely cut off (kernel buffers hold far less).
     server = redis_servers(config={"client-output-buffer-limit": "pubsub 4mb 0 0"})
-    stalled = threading.Event()
-    write = AtomicOutput.write
-
-    def slow_disk(output: AtomicOutput, data: bytes) -> None:
-        # The injected fault: the first chunk's write takes 3 s (a slow
-        # disk). The collector waits for it, the event loop does not.
-        if not stalled.is_set() and output.bytes_written:
-            stalled.set()
-            threading.Event().wait(3)
-        write(output, data)
-
     failure: ChunkFailedError | None = None
     try:
-        with (
-            trio.fail_after(EXPORT_LIMIT),
-            patch.object(AtomicOutput, "write", slow_disk),
-        ):
+        # The injected fault: the first chunk's write takes 3 s.
+        with trio.fail_after(EXPORT_LIMIT), slow_disk(3) as stalled:
             summary, expected = await _export_with_fault(
                 server,
                 tmp_path,

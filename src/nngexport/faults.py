@@ -21,14 +21,19 @@ import random
 import signal
 import statistics
 import tempfile
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import trio
 
 from .coordinator import open_coordinator
 from .local import open_local_workers
+from .output import AtomicOutput
 from .progress import ExportSummary, Progress
 from .sink import export_in_process
 
@@ -75,6 +80,27 @@ class SoakReport:
             f" median {_seconds(median)}, worst {_seconds(worst)}"
             f" over {len(self.recoveries)} re-sent chunks",
         ]
+
+
+@contextmanager
+def slow_disk(seconds: float) -> Iterator[threading.Event]:
+    """Within the block, the first write of a chunk to any output takes ``seconds``.
+
+    The injected fault of a slow disk: the write runs in the writer's thread,
+    so the writer waits and the event loop does not. Yields an event that is
+    set when the stall begins. The header's write is not stalled.
+    """
+    stalled = threading.Event()
+    write = AtomicOutput.write
+
+    def stalling_write(output: AtomicOutput, data: bytes) -> None:
+        if output.bytes_written and not stalled.is_set():
+            stalled.set()
+            threading.Event().wait(seconds)
+        write(output, data)
+
+    with patch.object(AtomicOutput, "write", stalling_write):
+        yield stalled
 
 
 def _seconds(value: float | None) -> str:
