@@ -308,3 +308,15 @@ def test_deferred_deadlines_get_a_full_timeout_again() -> None:
     assert scheduler.expire(now=1.0 + LEASE_TIME) == [1]
     # A lost worker is lost at once all the same.
     assert scheduler.lose_worker("w1", now=3) == []
+
+
+def test_capacity_sizes_the_window_and_times_its_absence() -> None:
+    scheduler = Scheduler(10, window=2)
+    assert scheduler.follow_capacity(3, now=0) == 0.0
+    assert scheduler.window == window_for(3)
+    assert scheduler.follow_capacity(0, now=1) == 0.0
+    assert scheduler.follow_capacity(0, now=4) == 3.0
+    # The window is kept while nobody is there, and the clock resets.
+    assert scheduler.window == window_for(3)
+    assert scheduler.follow_capacity(1, now=5) == 0.0
+    assert scheduler.follow_capacity(0, now=6) == 0.0

@@ -25,7 +25,7 @@ import trio
 from .errors import ChunkFailedError, ExportError, NoWorkersError
 from .job import JobPlan
 from .membership import Membership
-from .scheduler import Outcome, Scheduler, window_for
+from .scheduler import Outcome, Scheduler
 from .sink import OrderedSink
 from .wire import Failure, Result, Task, encode
 
@@ -86,7 +86,6 @@ class ExportRun:
         self._wake = trio.Event()
         self._failure: ExportError | None = None
         self._scope: trio.CancelScope | None = None
-        self._alone_since: float | None = None
         self._sent_at: dict[int, float] = {}
         self._recovering: dict[int, float] = {}
         self._recoveries: list[float] = []
@@ -195,14 +194,9 @@ class ExportRun:
             # overdue for that.
             self._scheduler.defer_deadlines(now=now)
             self._backlogged = self._waiting
-        slots = self._membership.slots()
         self._sink.workers = max(self._sink.workers, len(self._membership.live()))
-        if slots:
-            self._alone_since = None
-            self._scheduler.window = window_for(slots)
-        elif self._alone_since is None:
-            self._alone_since = now
-        elif now - self._alone_since >= self._worker_timeout:
+        alone = self._scheduler.follow_capacity(self._membership.slots(), now=now)
+        if alone >= self._worker_timeout:
             self._fail(
                 NoWorkersError(
                     f"no worker has answered for {self._worker_timeout:g} s;"

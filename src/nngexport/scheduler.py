@@ -193,6 +193,7 @@ class Scheduler:
         self._workers_lost = 0
         self.reissues: list[Reissue] = []
         self.failure: ChunkFailure | None = None
+        self._no_capacity_since: float | None = None
 
     @property
     def window(self) -> int:
@@ -202,6 +203,21 @@ class Scheduler:
     @window.setter
     def window(self, window: int) -> None:
         self._window = _check_window(window)
+
+    def follow_capacity(self, slots: int, *, now: float) -> float:
+        """Workers have ``slots`` slots now: size the window for them.
+
+        Returns for how long there has been no capacity at all (0.0 while
+        there is some), so the caller can give up after its worker timeout.
+        With none, the window stays as it was.
+        """
+        if slots:
+            self._no_capacity_since = None
+            self.window = window_for(slots)
+            return 0.0
+        if self._no_capacity_since is None:
+            self._no_capacity_since = now
+        return now - self._no_capacity_since
 
     @property
     def finished(self) -> bool:

@@ -107,7 +107,6 @@ class RedisRun:
         self._failure: ExportError | None = None
         self._scope: trio.CancelScope | None = None
         self._down_since: dict[str, float] = {}
-        self._alone_since: float | None = None
         self._last_seen: dict[str, float] = {}
         self._live: set[str] = set()
         self._holder: dict[int, str] = {}
@@ -337,12 +336,7 @@ class RedisRun:
             self._last_seen[worker.name] = now - worker.age
         self._sink.workers = max(self._sink.workers, len(live))
         slots = sum(worker.slots for worker in live)
-        if slots:
-            self._alone_since = None
-            self._scheduler.window = window_for(slots)
-        elif self._alone_since is None:
-            self._alone_since = now
-        elif now - self._alone_since >= self._worker_timeout:
+        if self._scheduler.follow_capacity(slots, now=now) >= self._worker_timeout:
             self._fail(
                 NoWorkersError(
                     f"no worker has been live for {self._worker_timeout:g} s;"
