@@ -45,7 +45,7 @@ from nngexport.coordinator import Coordinator
 from nngexport.designs import DESIGNS
 from nngexport.designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
 from nngexport.designs.redis_server import RedisServer
-from nngexport.faults import slow_disk
+from nngexport.faults import beside, slow_disk
 from nngexport.job import plan_job
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
@@ -131,7 +131,6 @@ async def _export(
     plan = await trio.to_thread.run_sync(plan_job, source, args.chunk_rows)
     destination = await prepare(plan, output, resume=False)
     started = trio.current_time()
-    failure: ExportError | None = None
     async with AsyncExitStack() as stack:
         coordinator: Coordinator | RedisCoordinator
         if server is None:
@@ -145,25 +144,18 @@ async def _export(
         processes = await stack.enter_async_context(
             open_local_workers(target, args.workers, slots=slots, design=design)
         )
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(hurt, processes)
-            try:
-                summary = await coordinator.export_plan(
-                    plan,
-                    destination,
-                    started=started,
-                    min_workers=args.workers,
-                    discover_timeout=30,
-                    worker_timeout=30,
-                    on_progress=watch,
-                )
-            except ExportError as exc:
-                # Raised outside the nursery, so it is not wrapped in a group.
-                failure = exc
-            nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    return summary
+        return await beside(
+            lambda: coordinator.export_plan(
+                plan,
+                destination,
+                started=started,
+                min_workers=args.workers,
+                discover_timeout=30,
+                worker_timeout=30,
+                on_progress=watch,
+            ),
+            lambda: hurt(processes),
+        )
 
 
 def _peak_mb(server: RedisServer) -> str:

@@ -17,8 +17,8 @@ from nngexport import Progress, export_in_process, open_local_workers, run_expor
 from nngexport.designs import REDIS_DESIGNS
 from nngexport.designs.redis_common import DEFAULT_PREFIX, Keys, RedisUnavailable
 from nngexport.designs.redis_coordinator import open_redis_coordinator
-from nngexport.errors import ChunkFailedError, ExportError, UsageError
-from nngexport.faults import slow_disk
+from nngexport.errors import ChunkFailedError, UsageError
+from nngexport.faults import beside, slow_disk
 from nngexport.job import plan_job
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
@@ -110,19 +110,16 @@ async def _export_with_fault(
         open_local_workers(
             redis_server.url, workers, slots=slots, design=design
         ) as processes,
-        trio.open_nursery() as nursery,
     ):
 
         async def fault() -> None:
             await reached.wait()
             await trio.to_thread.run_sync(hurt, processes)
 
-        nursery.start_soon(fault)
         plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
         destination = await prepare(plan, tmp_path / "out.csv", resume=False)
-        failure: ExportError | None = None
-        try:
-            summary = await coordinator.export_plan(
+        summary = await beside(
+            lambda: coordinator.export_plan(
                 plan,
                 destination,
                 started=trio.current_time(),
@@ -131,13 +128,9 @@ async def _export_with_fault(
                 worker_timeout=30,
                 redis_timeout=redis_timeout,
                 on_progress=watch,
-            )
-        except ExportError as exc:
-            # Raised outside the nursery, so the caller sees it ungrouped.
-            failure = exc
-        nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+            ),
+            fault,
+        )
     return summary, expected
 
 

@@ -23,10 +23,11 @@ import statistics
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from unittest.mock import patch
 
 import trio
@@ -38,6 +39,8 @@ from .progress import ExportSummary, Progress
 from .sink import export_in_process
 
 FAULTS = ("kill", "stop")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,28 @@ class SoakReport:
             f" median {_seconds(median)}, worst {_seconds(worst)}"
             f" over {len(self.recoveries)} re-sent chunks",
         ]
+
+
+async def beside(
+    main: Callable[[], Awaitable[_T]], side: Callable[[], Awaitable[object]]
+) -> _T:
+    """``await main()`` while ``side()`` runs beside it (a fault to inject).
+
+    ``side`` is cancelled when ``main`` ends, and ``main``'s error is raised
+    as itself, not wrapped in an exception group.
+    """
+    results: list[_T] = []
+    errors: list[Exception] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(side)
+        try:
+            results.append(await main())
+        except Exception as exc:
+            errors.append(exc)
+        nursery.cancel_scope.cancel()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 @contextmanager
@@ -167,7 +192,6 @@ async def run_trial(
         async with (
             open_coordinator() as coordinator,
             open_local_workers(coordinator.endpoint, workers) as processes,
-            trio.open_nursery() as nursery,
         ):
             victim = rng.choice(processes)
 
@@ -184,15 +208,16 @@ async def run_trial(
                 finally:
                     victim.send_signal(signal.SIGCONT)
 
-            nursery.start_soon(hurt)
-            summary = await coordinator.export(
-                source,
-                output,
-                chunk_rows=chunk_rows,
-                min_workers=workers,
-                on_progress=watch,
+            summary = await beside(
+                lambda: coordinator.export(
+                    source,
+                    output,
+                    chunk_rows=chunk_rows,
+                    min_workers=workers,
+                    on_progress=watch,
+                ),
+                hurt,
             )
-            nursery.cancel_scope.cancel()
         identical, lost, doubled = await trio.to_thread.run_sync(
             _check, reference, output
         )
