@@ -15,13 +15,15 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
 import trio
 
+from .allocations import AllocationTrace
 from .api import run_export
-from .bench import BENCH_DESIGNS, WORKLOADS, Run
+from .bench import BENCH_BEGIN, BENCH_DESIGNS, BENCH_END, BENCH_FAULTS, WORKLOADS, Run
 from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
 from .designs import DESIGNS, check_design
 from .designs.redis_common import DEFAULT_PREFIX, RedisBridge
@@ -29,6 +31,7 @@ from .designs.redis_worker import serve_redis_worker
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
 from .plan import DEFAULT_CHUNK_ROWS
+from .progress import ExportSummary
 from .scheduler import MAX_ATTEMPTS
 from .terminal import ProgressBar, describe_summary, write_summary_json
 from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
@@ -162,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the summary, with this process's and its workers'"
         " peak memory, as JSON to PATH (for scripts and benchmarks)",
     )
+    export.add_argument(
+        "--trace-allocations",
+        action="store_true",
+        help="trace this process's Python allocations with tracemalloc (slower);"
+        " with --summary-json, adds the most held and what remained after",
+    )
 
     worker = commands.add_parser(
         "worker",
@@ -220,7 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="small data: checks the harness only"
     )
     bench.add_argument(
-        "--report", metavar="PATH", help="write the report here (default: stdout)"
+        "--trace-allocations",
+        action="store_true",
+        help="also run each case and design once, untimed, with tracemalloc on in"
+        " the coordinator, and report its Python allocations",
+    )
+    bench.add_argument(
+        "--fault",
+        choices=BENCH_FAULTS,
+        help="also run the realistic and sweep cases with this fault (kill-worker:"
+        " SIGKILL one worker a third of the way in) and report re-issues and"
+        " recovery",
+    )
+    bench.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write the report here (default: stdout); if PATH already holds the"
+        f" lines {BENCH_BEGIN!r} and {BENCH_END!r}, only what lies between them"
+        " is replaced",
+    )
+    bench.add_argument(
+        "--charts",
+        metavar="DIR",
+        help="also draw PNG charts (throughput, scaling, memory) into DIR; needs"
+        " matplotlib (pip install 'nngexport[plots]')",
     )
 
     demo = commands.add_parser(
@@ -334,7 +366,23 @@ def _status_of(error: ExportError) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     bar = None if args.quiet else ProgressBar.for_stderr()
-    summary = await run_export(
+    with AllocationTrace(enabled=args.trace_allocations) as trace:
+        summary = await _run_export(args, bar)
+    if bar:
+        bar.finish()
+    if not args.quiet:
+        print(describe_summary(summary), file=sys.stderr)
+    if args.summary_json:
+        await trio.to_thread.run_sync(
+            partial(write_summary_json, summary, args.summary_json, traced=trace.result)
+        )
+    return 0
+
+
+async def _run_export(
+    args: argparse.Namespace, bar: ProgressBar | None
+) -> ExportSummary:
+    return await run_export(
         args.source,
         args.output,
         workers=args.workers,
@@ -351,13 +399,6 @@ async def _export(args: argparse.Namespace) -> int:
         redis_prefix=args.redis_prefix,
         on_progress=bar.update if bar else None,
     )
-    if bar:
-        bar.finish()
-    if not args.quiet:
-        print(describe_summary(summary), file=sys.stderr)
-    if args.summary_json:
-        await trio.to_thread.run_sync(write_summary_json, summary, args.summary_json)
-    return 0
 
 
 async def _worker(args: argparse.Namespace) -> int:
@@ -398,8 +439,11 @@ async def _cancel_on_stdin_eof(scope: trio.CancelScope) -> None:
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    from .bench import plan_cases, report, run_bench
+    from .bench import plan_cases, report, run_bench, splice_report
+    from .bench_charts import require_matplotlib, write_charts
 
+    if args.charts:
+        require_matplotlib()
     designs = list(dict.fromkeys(["in-process", *args.designs]))
     cases = await trio.to_thread.run_sync(
         lambda: plan_cases(args.workloads, workers=args.workers, quick=args.quick)
@@ -409,14 +453,33 @@ async def _bench(args: argparse.Namespace) -> int:
         outcome = run.error or f"{run.seconds:.2f} s"
         print(f"{run.case.label}: {run.design}: {outcome}", file=sys.stderr)
 
-    runs = await run_bench(cases, designs, repeat=args.repeat, on_run=progress)
-    text = report(runs, command=" ".join(["nngexport", *sys.argv[1:]]))
+    runs = await run_bench(
+        cases,
+        designs,
+        repeat=args.repeat,
+        trace=args.trace_allocations,
+        fault=args.fault,
+        on_run=progress,
+    )
+    charts: list[Path] = []
+    if args.charts:
+        charts = await trio.to_thread.run_sync(
+            write_charts, [run for run in runs if run.timed], Path(args.charts)
+        )
+    command = " ".join(["nngexport", *sys.argv[1:]])
     if args.report:
-        await trio.to_thread.run_sync(Path(args.report).write_text, text + "\n")
+        where = Path(args.report).parent.resolve()
+        linked = [_relative(chart, where) for chart in charts]
+        text = report(runs, command=command, charts=linked)
+        await trio.to_thread.run_sync(splice_report, Path(args.report), text)
     else:
-        print(text)
+        print(report(runs, command=command, charts=charts))
     failed = [run for run in runs if run.error]
     return 1 if failed else 0
+
+
+def _relative(path: Path, start: Path) -> Path:
+    return Path(os.path.relpath(path.resolve(), start))
 
 
 async def _demo(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from .allocations import Traced
 from .errors import OutputError
 from .progress import ExportSummary, Progress
 
@@ -84,17 +85,23 @@ def describe_summary(summary: ExportSummary) -> str:
     return line + ("; " + ", ".join(notes) if notes else "")
 
 
-def write_summary_json(summary: ExportSummary, path: str) -> None:
+def write_summary_json(
+    summary: ExportSummary, path: str, *, traced: Traced | None = None
+) -> None:
     """Write ``summary`` and peak memory as JSON to ``path``. Blocks.
 
     Peak memory is this process's (the coordinator's) and the largest of its
-    finished child processes' (local workers), as ``getrusage`` reports them.
+    finished child processes' (local workers), as ``getrusage`` reports them;
+    ``traced`` adds the Python allocations tracemalloc saw.
     """
     record = dataclasses.asdict(summary)
     record["output"] = str(summary.output)
     record["recoveries"] = list(summary.recoveries)
     record["coordinator_peak_rss"] = _peak_rss(resource.RUSAGE_SELF)
     record["worker_peak_rss"] = _peak_rss(resource.RUSAGE_CHILDREN)
+    if traced is not None:
+        record["traced_peak"] = traced.peak
+        record["traced_retained"] = traced.retained
     try:
         Path(path).write_text(json.dumps(record, indent=1) + "\n")
     except OSError as exc:

@@ -7,6 +7,7 @@ forms:
 
 * ``sqlite:///ABSOLUTE/PATH.db?table=NAME[&key=COLUMN][&columns=A,B,C]``
 * ``synthetic:?rows=N[&seed=S]``
+* ``blocks:?count=N&size=BYTES`` (cheap rows of a fixed size, for benchmarks)
 
 A source object belongs to one thread: workers open one source per thread.
 """
@@ -26,6 +27,7 @@ __all__ = ["ACCEPTED_FORMS", "Source", "open_source"]
 ACCEPTED_FORMS = (
     "sqlite:///ABSOLUTE/PATH.db?table=NAME[&key=COLUMN][&columns=A,B,C]",
     "synthetic:?rows=N[&seed=S]",
+    "blocks:?count=N&size=BYTES",
 )
 
 
@@ -81,6 +83,10 @@ def open_source(url: str) -> Source:
         from .synthetic import open_synthetic_source
 
         return open_synthetic_source(url)
+    if sep and scheme.lower() == "blocks":
+        from .blocks import open_blocks_source
+
+        return open_blocks_source(url)
     raise SourceError(
         f"unknown source URL {url!r}: expected {' or '.join(ACCEPTED_FORMS)}"
     )
