@@ -320,3 +320,61 @@ def test_capacity_sizes_the_window_and_times_its_absence() -> None:
     assert scheduler.window == window_for(3)
     assert scheduler.follow_capacity(1, now=5) == 0.0
     assert scheduler.follow_capacity(0, now=6) == 0.0
+
+
+def test_result_sizes_widen_the_window_within_a_byte_budget() -> None:
+    from nngexport.scheduler import BYTES_IN_FLIGHT, MAX_PER_SLOT
+
+    assert window_for(2) == window_for(2, result_bytes=None) == 4
+    assert window_for(2, result_bytes=100) == 2 * MAX_PER_SLOT
+    assert window_for(2, result_bytes=2**20) == BYTES_IN_FLIGHT // 2**20
+    assert window_for(2, result_bytes=2**30) == 4
+    for grow, expected in ((True, 2 * MAX_PER_SLOT), (False, window_for(2))):
+        scheduler = Scheduler(10_000, window=4, grow_window=grow)
+        for index in range(4):
+            assert scheduler.next_chunk(written=0) == index
+            scheduler.sent(index, now=0)
+            scheduler.taken(index, "w1", now=0)
+            outcome = scheduler.complete(index, "w1", now=0, size=100)
+            assert outcome is Outcome.ACCEPTED
+        scheduler.follow_capacity(2, now=0)
+        assert scheduler.window == expected
+
+
+def _release_all(scheduler: Scheduler, written: int) -> list[int]:
+    released = []
+    while (index := scheduler.next_chunk(written=written)) is not None:
+        scheduler.sent(index, now=0)
+        scheduler.taken(index, "w1", now=0)
+        released.append(index)
+    return released
+
+
+def test_a_large_window_refills_in_bursts_and_a_small_one_chunk_by_chunk() -> None:
+    from nngexport.scheduler import BURST_WINDOW
+
+    big = Scheduler(1000, window=4 * BURST_WINDOW)
+    assert _release_all(big, 0) == list(range(4 * BURST_WINDOW))
+    bursts = []
+    for written in range(1, 1001):
+        big.complete(written - 1, "w1", now=0)
+        released = _release_all(big, written)
+        if released:
+            bursts.append(len(released))
+    assert big.finished
+    # Every burst is a quarter window, until the rest of the plan fits.
+    assert bursts[:-1] and set(bursts[:-1]) == {BURST_WINDOW}
+    assert sum(bursts) == 1000 - 4 * BURST_WINDOW
+
+    small = Scheduler(100, window=BURST_WINDOW - 1)
+    assert len(_release_all(small, 0)) == BURST_WINDOW - 1
+    small.complete(0, "w1", now=0)
+    assert _release_all(small, 1) == [BURST_WINDOW - 1]
+
+
+def test_a_requeued_chunk_is_not_held_back_by_a_burst() -> None:
+    scheduler = Scheduler(1000, window=256)
+    assert len(_release_all(scheduler, 0)) == 256
+    scheduler.lose_worker("w1", now=1)
+    # Every chunk came back; all go out again at once, bursts or not.
+    assert _release_all(scheduler, 0) == list(range(256))

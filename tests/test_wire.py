@@ -11,7 +11,9 @@ from nngexport.errors import ProtocolError
 from nngexport.plan import Chunk
 from nngexport.wire import (
     MAGIC,
+    MAX_BATCH,
     VERSION,
+    Batch,
     Failure,
     Hello,
     Message,
@@ -19,6 +21,7 @@ from nngexport.wire import (
     Survey,
     Taken,
     Task,
+    Tasks,
     decode,
     encode,
 )
@@ -37,6 +40,12 @@ def chunks(draw: st.DrawFn) -> Chunk:
     return Chunk(draw(count), lo, hi, draw(count))
 
 
+replies: st.SearchStrategy[Taken | Result | Failure] = st.one_of(
+    st.builds(Taken, text, count, text),
+    st.builds(Result, text, count, text, count, st.binary(max_size=200)),
+    st.builds(Failure, text, count, text, text),
+)
+
 messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Survey, text, text, text),
     st.builds(
@@ -53,6 +62,8 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Task, text, text, chunks()),
     st.builds(Result, text, count, text, count, st.binary(max_size=200)),
     st.builds(Failure, text, count, text, text),
+    st.builds(Tasks, text, text, st.lists(chunks(), min_size=1, max_size=5).map(tuple)),
+    st.builds(Batch, st.lists(replies, min_size=1, max_size=5).map(tuple)),
 )
 
 
@@ -148,3 +159,40 @@ def test_decode_as_refuses_another_kind() -> None:
     assert decode_as(frame, Survey) == Survey("j", "t", "r")
     with pytest.raises(ProtocolError, match="expected a Task, got a Survey"):
         decode_as(frame, Task)
+
+
+def test_batches_say_what_is_wrong() -> None:
+    taken = encode(Taken("j", 1, "w"))
+    survey = encode(Survey("j", "t", "r"))
+    cases = [
+        (_frame(8, b'{"sizes":[]}'), "1 to 256 sizes"),
+        (_frame(8, b'{"sizes":[0]}'), "bad size"),
+        (_frame(8, b'{"sizes":[%d]}' % (len(taken) + 1), taken), "add up to"),
+        (_frame(8, b'{"sizes":[%d]}' % len(survey), survey), "cannot hold a Survey"),
+        (_frame(7, b'{"job":"j","source":"s","chunks":[]}'), "1 to 256 chunks"),
+        (_frame(7, b'{"job":"j","source":"s","chunks":[[1,2]]}'), "bad chunk"),
+        (_frame(7, b'{"job":"j","source":"s","chunks":[[0,5,1,0]]}'), "backwards"),
+        (_frame(7, b'{"job":"j","source":"s","chunks":[[0,"x",1,0]]}'), "integer"),
+    ]
+    for frame, complaint in cases:
+        with pytest.raises(ProtocolError, match=complaint):
+            decode(frame)
+    many = Batch((Taken("j", 1, "w"),) * (MAX_BATCH + 1))
+    with pytest.raises(ProtocolError, match="1 to 256 sizes"):
+        decode(encode(many))
+
+
+def test_batches_in_batches_are_refused_without_recursing() -> None:
+    frame = encode(Batch((Taken("j", 1, "w"),)))
+    for _ in range(5000):
+        frame = _frame(8, b'{"sizes":[%d]}' % len(frame), frame)
+    with pytest.raises(ProtocolError, match="cannot hold a Batch"):
+        decode(frame)
+
+
+def test_tasks_split_into_one_task_per_chunk() -> None:
+    chunks = (Chunk(0, None, 5, 5), Chunk(1, 5, None, 3))
+    assert Tasks("j", "s", chunks).split() == [
+        Task("j", "s", chunks[0]),
+        Task("j", "s", chunks[1]),
+    ]

@@ -60,7 +60,10 @@ BENCH_FAULTS = ("kill-worker",)
 BENCH_BEGIN = "<!-- nngexport bench: begin -->"
 BENCH_END = "<!-- nngexport bench: end -->"
 #: The workloads whose cases a fault run repeats.
-FAULT_WORKLOADS = ("realistic", "sweep")
+FAULT_WORKLOADS = ("realistic",)
+#: Workloads run once whatever the repeat count, and never traced: their
+#: figure is a peak of memory, not a time, and they are long.
+ONCE_WORKLOADS = ("memory",)
 #: Share of the reference file written when the fault strikes.
 FAULT_AT = 1 / 3
 
@@ -388,8 +391,9 @@ async def run_bench(
     """Every case with every design, ``repeat`` times, designs in turn.
 
     ``designs`` must start with ``"in-process"``: its first run of each case
-    is kept as the reference the others are checked against. Then, with
-    ``trace``, one traced run of each case and design; with ``fault``,
+    is kept as the reference the others are checked against. The cases of
+    :data:`ONCE_WORKLOADS` run once. Then, with ``trace``, one traced run of
+    each other case and design; with ``fault``,
     ``repeat`` runs with that fault of each design other than in-process, for
     the cases of :data:`FAULT_WORKLOADS` with two or more workers.
     """
@@ -413,7 +417,7 @@ async def run_bench(
             done = await run_case(
                 case,
                 design,
-                here,
+                Path(tempfile.mkdtemp(dir=here)),
                 reference=references.get(case),
                 keep=keep,
                 trace=trace,
@@ -429,10 +433,14 @@ async def run_bench(
             shift = round_ % len(designs)
             order = [*designs[shift:], *designs[:shift]]
             for case in cases:
+                if round_ and case.workload in ONCE_WORKLOADS:
+                    continue
                 for design in order:
                     await run(case, design)
         if trace:
             for case in cases:
+                if case.workload in ONCE_WORKLOADS:
+                    continue
                 for design in designs:
                     await run(case, design, trace=True)
         if fault is not None:

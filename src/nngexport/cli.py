@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--fault",
         choices=BENCH_FAULTS,
-        help="also run the realistic and sweep cases with this fault (kill-worker:"
+        help="also run the realistic cases with this fault (kill-worker:"
         " SIGKILL one worker a third of the way in) and report re-issues and"
         " recovery",
     )

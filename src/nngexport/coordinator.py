@@ -46,12 +46,25 @@ from .endpoints import ListenPlan, bound_url, listen_plan
 from .errors import ExportError, NoWorkersError, ProtocolError
 from .job import JobPlan, ProgressCallback, plan_job
 from .membership import Membership, WorkerInfo
-from .plan import DEFAULT_CHUNK_ROWS
+from .plan import DEFAULT_CHUNK_ROWS, Chunk
 from .progress import ExportSummary
 from .run import ExportRun
 from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
 from .sink import OrderedSink, prepare
-from .wire import Failure, Hello, Result, Survey, Taken, decode, decode_as, encode
+from .wire import (
+    MAX_BATCH,
+    Batch,
+    Failure,
+    Hello,
+    Result,
+    Survey,
+    Taken,
+    Task,
+    Tasks,
+    decode,
+    decode_as,
+    encode,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +129,12 @@ class Coordinator:
         self._membership = Membership()
         self._membership_changed = _Kick()
         self._survey_ended = _Kick()
-        self._tasks_send, self._tasks_receive = trio.open_memory_channel[
-            tuple[str, int, bytes]
-        ](0)
+        # Buffered, so that the send loop finds descriptors queued together
+        # and sends them as one Tasks frame; the scheduler's window bounds
+        # how many are out at once.
+        self._tasks_send, self._tasks_receive = trio.open_memory_channel[Task](
+            MAX_BATCH
+        )
         self._active: ExportRun | None = None
         self._surveys = 0
         self._malformed = 0
@@ -240,6 +256,7 @@ class Coordinator:
             scheduler = Scheduler(
                 len(plan.chunks),
                 window=window_for(self._membership.slots()),
+                grow_window=True,
                 max_attempts=max_attempts,
                 start=sink.start,
             )
@@ -264,8 +281,14 @@ class Coordinator:
             await sink.close()
             raise
 
-    async def _send_task(self, job: str, index: int, frame: bytes) -> None:
-        await self._tasks_send.send((job, index, frame))
+    async def _send_task(self, task: Task) -> None:
+        # No checkpoint while there is room: the dispatcher queues all the
+        # chunks it may before the send loop runs, which then sends them in
+        # one frame.
+        try:
+            self._tasks_send.send_nowait(task)
+        except trio.WouldBlock:
+            await self._tasks_send.send(task)
 
     async def _survey_loop(self) -> None:
         while True:
@@ -325,7 +348,11 @@ class Coordinator:
         self._membership_changed.set()
 
     async def _send_loop(self) -> None:
-        async for job, index, frame in self._tasks_receive:
+        async for first in self._tasks_receive:
+            if self._active is None or self._active.job != first.job:
+                continue  # left in the queue by a run that is over
+            batch = self._batch_after(first)
+            frame = encode(Tasks(first.job, first.source, tuple(batch)))
             while True:
                 try:
                     await _nng.send(self._push, frame)
@@ -335,8 +362,30 @@ class Coordinator:
                 except _nng.CLOSED:
                     return
             run = self._active
-            if run is not None and run.job == job:
-                run.sent(index, now=trio.current_time())
+            if run is not None and run.job == first.job:
+                now = trio.current_time()
+                for chunk in batch:
+                    run.sent(chunk.index, now=now)
+
+    def _batch_after(self, first: Task) -> list[Chunk]:
+        """``first``'s chunk and a fair share of the descriptors queued behind it.
+
+        Push0 hands a whole frame to one worker, so a batch takes at most the
+        queue's length over the number of live workers: batching saves
+        wake-ups without starving a worker.
+        """
+        queued = self._tasks_receive.statistics().current_buffer_used
+        share = -(-(queued + 1) // max(1, len(self._membership.live())))
+        batch = [first.chunk]
+        while len(batch) < min(share, MAX_BATCH):
+            try:
+                task = self._tasks_receive.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if (task.job, task.source) == (first.job, first.source):
+                batch.append(task.chunk)
+            # else it is left from a run that is over: dropped
+        return batch
 
     async def _receive_loop(self) -> None:
         while True:
@@ -353,21 +402,22 @@ class Coordinator:
                 logger.warning("dropped a malformed result frame: %s", exc)
                 continue
             run = self._active
-            if (
-                not isinstance(message, Result | Failure | Taken)
-                or run is None
-                or message.job != run.job
-            ):
+            if not isinstance(message, Result | Failure | Taken | Batch) or run is None:
                 self._stray += 1
                 logger.debug("dropped a stray %s", type(message).__name__)
                 continue
-            if isinstance(message, Taken):
-                run.taken(message.index, message.worker, now=trio.current_time())
-                continue
-            try:
-                await run.hand_over(message)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._stray += 1
+            items = message.items if isinstance(message, Batch) else (message,)
+            for item in items:
+                if item.job != run.job:
+                    self._stray += 1
+                    continue
+                if isinstance(item, Taken):
+                    run.taken(item.index, item.worker, now=trio.current_time())
+                    continue
+                try:
+                    await run.hand_over(item)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._stray += 1
 
     def _close(self) -> None:
         _nng.close_all(self._surveyor, self._push, self._pull)

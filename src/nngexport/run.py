@@ -27,11 +27,11 @@ from .job import JobPlan
 from .membership import Membership
 from .scheduler import Outcome, Scheduler
 from .sink import OrderedSink
-from .wire import Failure, Result, Task, encode
+from .wire import Failure, Result, Task
 
 logger = logging.getLogger(__name__)
 
-SendTask = Callable[[str, int, bytes], Awaitable[None]]
+SendTask = Callable[[Task], Awaitable[None]]
 
 #: Results that may wait between the receiving loop and the writer.
 RESULTS_BUFFER = 16
@@ -161,7 +161,9 @@ class ExportRun:
             self._check_failure()
             self._kick()
             return
-        outcome = self._scheduler.complete(message.index, message.worker, now=now)
+        outcome = self._scheduler.complete(
+            message.index, message.worker, now=now, size=len(message.data)
+        )
         if outcome is Outcome.DUPLICATE:
             logger.info(
                 "dropped a duplicate of chunk %s from %s", message.index, message.worker
@@ -244,12 +246,18 @@ class ExportRun:
                 continue
             task = Task(self.job, self.plan.source, self.plan.chunks[index])
             logger.debug("dispatching chunk %s of job %s", index, self.job)
-            await self._send_task(self.job, index, encode(task))
+            await self._send_task(task)
 
     async def _collect(self) -> None:
         while not self._sink.done:
-            result = await self._results.receive()
-            await self._sink.deliver(result.index, result.rows, result.data)
+            results = [await self._results.receive()]
+            # Whatever else is waiting goes to the writer in the same hop.
+            while len(results) < RESULTS_BUFFER:
+                try:
+                    results.append(self._results.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self._sink.deliver_many([(r.index, r.rows, r.data) for r in results])
             self._kick()
 
     def _expire(self, now: float) -> list[int]:

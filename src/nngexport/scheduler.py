@@ -15,6 +15,7 @@ itself, as a plain state machine driven by the coordinator::
   bounds what the coordinator holds (at most ``window`` chunks in flight or
   waiting to be written), and a re-issued chunk, always at or near the head,
   is never held back by it.
+  A large window (small chunks) refills in bursts (:data:`BURST_WINDOW`).
 - **Sent.** Once NNG has taken the message (:meth:`sent`), the chunk must be
   acknowledged within ``ack_timeout``: a worker says :meth:`taken` as soon as
   it receives a descriptor. A chunk that is never acknowledged was lost in
@@ -51,6 +52,16 @@ from dataclasses import dataclass, field
 QUEUED_PER_SLOT = 1
 #: The window never drops below this, so one worker still overlaps its chunks.
 MIN_WINDOW = 2
+#: Once result sizes are known, the window may grow until this many bytes of
+#: results are in flight or buffered: small chunks then keep workers busy
+#: (and batches full) instead of waiting a round trip each.
+BYTES_IN_FLIGHT = 16 * 2**20
+#: ... but never beyond this many chunks per slot.
+MAX_PER_SLOT = 128
+#: A window this large is refilled in bursts: fresh chunks go out only once a
+#: quarter of it is free (or the rest of the plan fits), so that they leave,
+#: and come back, in batches rather than one by one.
+BURST_WINDOW = 64
 #: Seconds a sent chunk may go without a worker saying it took it.
 ACK_TIMEOUT = 0.5
 #: Seconds a lease lasts unless the worker's survey answers renew it.
@@ -64,9 +75,18 @@ MAX_ATTEMPTS = 3
 MAX_UNACKNOWLEDGED = 10
 
 
-def window_for(slots: int) -> int:
-    """The dispatch window for workers with ``slots`` slots in total."""
-    return max(MIN_WINDOW, slots * (1 + QUEUED_PER_SLOT))
+def window_for(slots: int, *, result_bytes: float | None = None) -> int:
+    """The dispatch window for workers with ``slots`` slots in total.
+
+    ``result_bytes`` is the mean size of a result so far, if any came:
+    smaller results allow more chunks out at once, within
+    :data:`BYTES_IN_FLIGHT` and :data:`MAX_PER_SLOT`.
+    """
+    base = max(MIN_WINDOW, slots * (1 + QUEUED_PER_SLOT))
+    if not result_bytes:
+        return base
+    fits = int(BYTES_IN_FLIGHT // max(result_bytes, 1.0))
+    return max(base, min(fits, slots * MAX_PER_SLOT))
 
 
 class State(enum.Enum):
@@ -171,6 +191,7 @@ class Scheduler:
         loss_ack_grace: float = LOSS_ACK_GRACE,
         max_attempts: int = MAX_ATTEMPTS,
         start: int = 0,
+        grow_window: bool = False,
     ) -> None:
         if total < 0:
             raise ValueError(f"total must not be negative, got {total!r}")
@@ -194,6 +215,10 @@ class Scheduler:
         self.reissues: list[Reissue] = []
         self.failure: ChunkFailure | None = None
         self._no_capacity_since: float | None = None
+        self._grow_window = grow_window
+        self._result_bytes = 0
+        self._results = 0
+        self._refilling = True
 
     @property
     def window(self) -> int:
@@ -207,13 +232,19 @@ class Scheduler:
     def follow_capacity(self, slots: int, *, now: float) -> float:
         """Workers have ``slots`` slots now: size the window for them.
 
+        With ``grow_window``, the window also follows the mean size of the
+        results accepted so far (:func:`window_for`).
+
         Returns for how long there has been no capacity at all (0.0 while
         there is some), so the caller can give up after its worker timeout.
         With none, the window stays as it was.
         """
         if slots:
             self._no_capacity_since = None
-            self.window = window_for(slots)
+            mean = None
+            if self._grow_window and self._results:
+                mean = self._result_bytes / self._results
+            self.window = window_for(slots, result_bytes=mean)
             return 0.0
         if self._no_capacity_since is None:
             self._no_capacity_since = now
@@ -239,9 +270,10 @@ class Scheduler:
         """
         if self.failure is not None:
             return None
+        limit = min(self._total, written + self._window)
         if self._requeued and self._requeued[0] < written + self._window:
             index = heapq.heappop(self._requeued)
-        elif self._next_fresh < min(self._total, written + self._window):
+        elif self._next_fresh < limit and self._may_refill(limit):
             index = self._next_fresh
             self._next_fresh += 1
             self._chunks[index] = _Chunk()
@@ -252,6 +284,25 @@ class Scheduler:
         chunk.worker = None
         chunk.deadline = math.inf
         return index
+
+    def _may_refill(self, limit: int) -> bool:
+        """Whether fresh chunks may go out now, up to ``limit``."""
+        room = limit - self._next_fresh
+        if room == 1:
+            # The burst ends with this chunk; the next starts when there is
+            # room for a quarter window again.
+            refilling, self._refilling = self._refilling, False
+            return refilling or self._burst_due(room, limit)
+        if not self._refilling:
+            self._refilling = self._burst_due(room, limit)
+        return self._refilling
+
+    def _burst_due(self, room: int, limit: int) -> bool:
+        return (
+            self._window < BURST_WINDOW
+            or room >= self._window // 4
+            or limit == self._total
+        )
 
     def sent(self, index: int, *, now: float) -> None:
         """NNG took chunk ``index``'s descriptor: start the acknowledgement clock."""
@@ -368,8 +419,13 @@ class Scheduler:
             default=math.inf,
         )
 
-    def complete(self, index: int, worker: str, *, now: float) -> Outcome:
-        """A result for chunk ``index`` arrived from ``worker``."""
+    def complete(
+        self, index: int, worker: str, *, now: float, size: int = 0
+    ) -> Outcome:
+        """A result for chunk ``index`` (``size`` bytes) arrived from ``worker``.
+
+        The sizes of accepted results size the window (:meth:`follow_capacity`).
+        """
         if not 0 <= index < self._next_fresh:
             return Outcome.UNKNOWN
         chunk = self._chunks.get(index)
@@ -384,6 +440,8 @@ class Scheduler:
         chunk.worker = worker
         chunk.deadline = math.inf
         self._done += 1
+        self._result_bytes += size
+        self._results += 1
         # Forget done chunks: memory stays bounded by the window.
         del self._chunks[index]
         return Outcome.ACCEPTED

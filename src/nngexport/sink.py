@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -81,24 +81,40 @@ class OrderedSink:
 
     async def deliver(self, index: int, rows: int, data: bytes) -> Verdict:
         """Offer chunk ``index`` (``rows`` rows of CSV ``data``)."""
-        offer = self._assembler.add(index, data)
-        if offer.verdict is not Verdict.ACCEPTED:
-            logger.debug("chunk %s dropped: %s", index, offer.verdict.value)
-            return offer.verdict
-        self._rows_of[index] = rows
-        if offer.ready:
-            first = self.written - len(offer.ready)
-            for done in range(first, self.written):
-                self.rows_written += self._rows_of.pop(done)
-            await trio.to_thread.run_sync(self._write, b"".join(offer.ready))
-            now = trio.current_time()
-            for done in range(first, self.written):
-                sent = self._sent_at.pop(done, None)
-                if sent is not None:
-                    self.latency.add(now - sent)
-            if self._on_progress is not None:
-                self._on_progress(self.progress())
-        return offer.verdict
+        return (await self.deliver_many([(index, rows, data)]))[0]
+
+    async def deliver_many(
+        self, chunks: Sequence[tuple[int, int, bytes]]
+    ) -> list[Verdict]:
+        """Offer several ``(index, rows, data)`` chunks; write what is ready at once.
+
+        One hop to the writer's thread for all of them: with small chunks
+        the hop, not the write, is what costs.
+        """
+        verdicts: list[Verdict] = []
+        ready: list[bytes] = []
+        first = self.written
+        for index, rows, data in chunks:
+            offer = self._assembler.add(index, data)
+            verdicts.append(offer.verdict)
+            if offer.verdict is not Verdict.ACCEPTED:
+                logger.debug("chunk %s dropped: %s", index, offer.verdict.value)
+                continue
+            self._rows_of[index] = rows
+            ready += offer.ready
+        if not ready:
+            return verdicts
+        for done in range(first, self.written):
+            self.rows_written += self._rows_of.pop(done)
+        await trio.to_thread.run_sync(self._write, b"".join(ready))
+        now = trio.current_time()
+        for done in range(first, self.written):
+            sent = self._sent_at.pop(done, None)
+            if sent is not None:
+                self.latency.add(now - sent)
+        if self._on_progress is not None:
+            self._on_progress(self.progress())
+        return verdicts
 
     def progress(self) -> Progress:
         """A progress event for the current state."""

@@ -6,8 +6,15 @@ A frame is::
 
 ``header`` is a UTF-8 JSON object whose keys and value types are fixed per
 kind; ``payload`` is raw bytes and is only non-empty for :class:`Result` (the
-rendered CSV). Keeping the CSV out of the JSON means a chunk is never escaped,
-copied into a string, or parsed again.
+rendered CSV) and :class:`Batch`. Keeping the CSV out of the JSON means a
+chunk is never escaped, copied into a string, or parsed again.
+
+Two kinds carry many messages in one frame, because over NNG each message
+costs a round of wake-ups on both sides whatever its size: :class:`Tasks`
+(several descriptors of one job and source, coordinator to worker) and
+:class:`Batch` (several ``Taken``, ``Result`` and ``Failure`` frames, worker
+to coordinator; its payload is those frames end to end, and its header their
+sizes).
 
 The decoder trusts nothing: an unknown magic, version or kind, a length that
 does not add up, a header that is not a JSON object, a missing or extra key, a
@@ -28,7 +35,7 @@ from .plan import Chunk
 
 MAGIC: Final = b"NX"
 #: Bumped whenever a message's fields or meaning change.
-VERSION: Final = 1
+VERSION: Final = 2
 
 _PREFIX = struct.Struct(">2sBBI")
 #: Longest JSON header a decoder accepts; headers are tiny, payloads are not.
@@ -37,6 +44,8 @@ MAX_HEADER_BYTES: Final = 64 * 1024
 MAX_TEXT: Final = 4096
 #: Most chunk indexes one survey answer may list.
 MAX_INDEXES: Final = 4096
+#: Most descriptors in one :class:`Tasks`, and most frames in one :class:`Batch`.
+MAX_BATCH: Final = 256
 _MAX_INT: Final = 2**63 - 1
 _MIN_INT: Final = -(2**63)
 
@@ -83,6 +92,19 @@ class Task:
 
 
 @dataclass(frozen=True, slots=True)
+class Tasks:
+    """Coordinator to worker: render these chunks (1 to MAX_BATCH) of one source."""
+
+    job: str
+    source: str
+    chunks: tuple[Chunk, ...]
+
+    def split(self) -> list[Task]:
+        """One :class:`Task` per chunk, in order."""
+        return [Task(self.job, self.source, chunk) for chunk in self.chunks]
+
+
+@dataclass(frozen=True, slots=True)
 class Taken:
     """Worker to coordinator, on receiving a task: this chunk is mine now."""
 
@@ -112,7 +134,14 @@ class Failure:
     error: str
 
 
-Message = Survey | Hello | Task | Result | Failure | Taken
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Worker to coordinator: several replies (1 to MAX_BATCH) in one frame."""
+
+    items: tuple[Taken | Result | Failure, ...]
+
+
+Message = Survey | Hello | Task | Result | Failure | Taken | Tasks | Batch
 _M = TypeVar("_M", bound=Message)
 
 _KIND_OF: Final[dict[type[Any], int]] = {
@@ -122,7 +151,10 @@ _KIND_OF: Final[dict[type[Any], int]] = {
     Result: 4,
     Failure: 5,
     Taken: 6,
+    Tasks: 7,
+    Batch: 8,
 }
+_BATCHED: Final = (Taken, Result, Failure)
 
 
 def encode(message: Message) -> bytes:
@@ -159,8 +191,23 @@ def encode(message: Message) -> bytes:
             payload = data
         case Failure(job, index, worker, error):
             header = {"job": job, "index": index, "worker": worker, "error": error}
+        case Tasks(job, source, chunks):
+            header = {
+                "job": job,
+                "source": source,
+                "chunks": [[c.index, c.lo, c.hi, c.rows] for c in chunks],
+            }
+        case Batch(items):
+            return encode_batch([encode(item) for item in items])
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     return b"".join((_PREFIX.pack(MAGIC, VERSION, kind, len(raw)), raw, payload))
+
+
+def encode_batch(frames: list[bytes]) -> bytes:
+    """A :class:`Batch` of frames already encoded (each a Taken, Result or Failure)."""
+    raw = json.dumps({"sizes": [len(frame) for frame in frames]}).encode()
+    prefix = _PREFIX.pack(MAGIC, VERSION, _KIND_OF[Batch], len(raw))
+    return b"".join((prefix, raw, *frames))
 
 
 def decode(frame: bytes | bytearray | memoryview) -> Message:
@@ -191,7 +238,7 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError(f"header is a {type(header).__name__}, not an object")
     payload = frame[end:]
-    if kind != 4 and len(payload):
+    if kind not in (4, 8) and len(payload):
         raise ProtocolError(f"message kind {kind} carries no payload")
     fields = _Fields(header)
     if kind == 1:
@@ -210,14 +257,19 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
         )
     if kind == 3:
         fields.expect("job", "source", "index", "lo", "hi", "rows")
-        lo = fields.optional_integer("lo")
-        hi = fields.optional_integer("hi")
-        if lo is not None and hi is not None and hi < lo:
-            raise ProtocolError(f"task range is backwards: lo={lo!r} hi={hi!r}")
-        chunk = Chunk(
-            fields.integer("index", low=0), lo, hi, fields.integer("rows", low=0)
+        chunk = _chunk(
+            fields.integer("index", low=0),
+            fields.optional_integer("lo"),
+            fields.optional_integer("hi"),
+            fields.integer("rows", low=0),
         )
         return Task(fields.text("job"), fields.text("source"), chunk)
+    if kind == 7:
+        fields.expect("job", "source", "chunks")
+        return Tasks(fields.text("job"), fields.text("source"), fields.chunks("chunks"))
+    if kind == 8:
+        fields.expect("sizes")
+        return Batch(_unbatch(fields.sizes("sizes"), payload))
     if kind == 4:
         fields.expect("job", "index", "worker", "rows")
         return Result(
@@ -241,6 +293,34 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
             fields.text("job"), fields.integer("index", low=0), fields.text("worker")
         )
     raise ProtocolError(f"unknown message kind {kind}")
+
+
+def _chunk(index: int, lo: int | None, hi: int | None, rows: int) -> Chunk:
+    if lo is not None and hi is not None and hi < lo:
+        raise ProtocolError(f"task range is backwards: lo={lo!r} hi={hi!r}")
+    return Chunk(index, lo, hi, rows)
+
+
+def _unbatch(
+    sizes: tuple[int, ...], payload: memoryview
+) -> tuple[Taken | Result | Failure, ...]:
+    if sum(sizes) != len(payload):
+        raise ProtocolError(
+            f"batch sizes add up to {sum(sizes)} bytes but {len(payload)} follow"
+        )
+    items: list[Taken | Result | Failure] = []
+    start = 0
+    for size in sizes:
+        inner = payload[start : start + size]
+        if len(inner) >= _PREFIX.size and inner[3] == _KIND_OF[Batch]:
+            # Checked before decoding: batches in batches would recurse.
+            raise ProtocolError("a batch cannot hold a Batch")
+        item = decode(inner)
+        if not isinstance(item, _BATCHED):
+            raise ProtocolError(f"a batch cannot hold a {type(item).__name__}")
+        items.append(item)
+        start += size
+    return tuple(items)
 
 
 def decode_as(frame: bytes | bytearray | memoryview, kind: type[_M]) -> _M:
@@ -292,6 +372,40 @@ class _Fields:
         if not all(type(item) is int and 0 <= item <= _MAX_INT for item in value):
             raise ProtocolError(f"field {name!r} holds a bad index: {value!r:.80}")
         return tuple(value)
+
+    def sizes(self, name: str) -> tuple[int, ...]:
+        value = self._header[name]
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_BATCH:
+            raise ProtocolError(
+                f"field {name!r} must be a list of 1 to {MAX_BATCH} sizes"
+            )
+        if not all(type(item) is int and 0 < item <= _MAX_INT for item in value):
+            raise ProtocolError(f"field {name!r} holds a bad size: {value!r:.80}")
+        return tuple(value)
+
+    def chunks(self, name: str) -> tuple[Chunk, ...]:
+        value = self._header[name]
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_BATCH:
+            raise ProtocolError(
+                f"field {name!r} must be a list of 1 to {MAX_BATCH} chunks"
+            )
+        chunks = []
+        for item in value:
+            if not isinstance(item, list) or len(item) != 4:
+                raise ProtocolError(
+                    f"field {name!r} holds a bad chunk: {item!r:.80}"
+                    " (expected [index, lo, hi, rows])"
+                )
+            parts = _Fields(dict(zip(("index", "lo", "hi", "rows"), item, strict=True)))
+            chunks.append(
+                _chunk(
+                    parts.integer("index", low=0),
+                    parts.optional_integer("lo"),
+                    parts.optional_integer("hi"),
+                    parts.integer("rows", low=0),
+                )
+            )
+        return tuple(chunks)
 
     def optional_integer(self, name: str) -> int | None:
         if self._header[name] is None:

@@ -10,11 +10,14 @@ blocking, so it may start before the coordinator) and runs two things:
   and a push0 socket for results. One task takes every descriptor as soon as
   it arrives and tells the coordinator at once (:class:`~nngexport.wire.Taken`),
   so no chunk sits unaccounted for in a socket buffer; ``slots`` tasks take
-  descriptors from that local queue, render each in a thread (so surveys are
-  still answered during a long chunk) and push the result. Every survey
-  answer lists the chunks held, which renews their leases. When a survey
-  announces other addresses (a new coordinator), the session is closed and a
-  new one opened.
+  descriptors from that local queue and render each in a thread (so surveys
+  are still answered during a long chunk). One sender pushes the replies,
+  acknowledgements and results alike: whatever is waiting when it is free
+  goes out as one :class:`~nngexport.wire.Batch` frame (up to
+  :data:`BATCH_BYTES`), since over NNG each frame costs a round of wake-ups
+  whatever its size. Every survey answer lists the chunks held, which renews
+  their leases. When a survey announces other addresses (a new coordinator),
+  the session is closed and a new one opened.
 
 A chunk that cannot be rendered is answered with a
 :class:`~nngexport.wire.Failure`; the worker goes on.
@@ -38,15 +41,18 @@ from .endpoints import check_url, resolve
 from .errors import ProtocolError, UsageError
 from .job import render_task
 from .wire import (
+    MAX_BATCH,
     MAX_INDEXES,
     Failure,
     Hello,
-    Result,
     Survey,
     Taken,
     Task,
+    Tasks,
+    decode,
     decode_as,
     encode,
+    encode_batch,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,20 @@ DEFAULT_SLOTS = 1
 MAX_TASK_BYTES = 64 * 1024
 #: Seconds a receive or send may wait before it returns and is tried again.
 SOCKET_TIMEOUT = 0.25
+#: Replies waiting together are sent as one frame until it holds this many
+#: bytes; a larger reply goes alone.
+BATCH_BYTES = 256 * 1024
+#: A slot renders descriptors waiting together in one trip to its thread,
+#: while their planned rows add up to no more than this.
+RENDER_BATCH_ROWS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An encoded reply, and the chunk it answers (None for an acknowledgement)."""
+
+    frame: bytes
+    answers: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +186,14 @@ class Worker:
             # Unbounded, but never long: the coordinator's window bounds
             # how many descriptors are out at once.
             queue_in, queue_out = trio.open_memory_channel[Task](math.inf)
-            acks_in, acks_out = trio.open_memory_channel[bytes](math.inf)
+            outbox_in, outbox_out = trio.open_memory_channel[_Reply](math.inf)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._take, tasks, queue_in, acks_in)
-                nursery.start_soon(self._acknowledge, acks_out, results)
+                nursery.start_soon(self._take, tasks, queue_in, outbox_in.clone())
+                nursery.start_soon(self._send_replies, outbox_out, results)
                 for _ in range(self.slots):
-                    nursery.start_soon(self._slot, queue_out.clone(), results)
+                    nursery.start_soon(self._slot, queue_out.clone(), outbox_in.clone())
                 queue_out.close()
+                outbox_in.close()
                 try:
                     while self._endpoints == endpoints:
                         await self._endpoints_changed.wait()
@@ -190,62 +211,112 @@ class Worker:
         self,
         tasks: Any,
         queue: trio.MemorySendChannel[Task],
-        acks: trio.MemorySendChannel[bytes],
+        outbox: trio.MemorySendChannel[_Reply],
     ) -> None:
         # Never waits for anything but the next descriptor: a descriptor left
         # unread in the socket is one the coordinator cannot know we have.
-        while True:
-            try:
-                frame = await _nng.recv(tasks)
-            except pynng.Timeout:
-                continue
-            except _nng.CLOSED:
-                return
-            try:
-                task = decode_as(frame, Task)
-            except ProtocolError as exc:
-                self._malformed += 1
-                logger.warning("dropped a malformed task: %s", exc)
-                continue
-            self._held.add((task.job, task.chunk.index))
-            try:
-                queue.send_nowait(task)
-                acks.send_nowait(encode(Taken(task.job, task.chunk.index, self.name)))
-            except trio.ClosedResourceError:
-                return
-
-    async def _acknowledge(
-        self, acks: trio.MemoryReceiveChannel[bytes], results: Any
-    ) -> None:
-        # Taken frames share the result socket, so they may wait behind
-        # results when the coordinator reads slowly; survey answers list
-        # what we hold meanwhile.
-        async with acks:
-            async for frame in acks:
-                if not await _send_patiently(results, frame):
+        async with outbox:
+            while True:
+                try:
+                    frame = await _nng.recv(tasks)
+                except pynng.Timeout:
+                    continue
+                except _nng.CLOSED:
+                    return
+                try:
+                    message = decode(frame)
+                    if not isinstance(message, Task | Tasks):
+                        raise ProtocolError(
+                            f"expected a Task or Tasks, got a {type(message).__name__}"
+                        )
+                except ProtocolError as exc:
+                    self._malformed += 1
+                    logger.warning("dropped a malformed task: %s", exc)
+                    continue
+                batch = message.split() if isinstance(message, Tasks) else [message]
+                try:
+                    for task in batch:
+                        self._held.add((task.job, task.chunk.index))
+                        queue.send_nowait(task)
+                        taken = Taken(task.job, task.chunk.index, self.name)
+                        outbox.send_nowait(_Reply(encode(taken)))
+                except trio.ClosedResourceError:
                     return
 
-    async def _slot(self, queue: trio.MemoryReceiveChannel[Task], results: Any) -> None:
-        async with queue:
-            async for task in queue:
-                reply = await self._render(task)
-                try:
-                    if not await _send_patiently(results, encode(reply)):
-                        return
-                finally:
-                    self._held.discard((task.job, task.chunk.index))
+    async def _send_replies(
+        self, outbox: trio.MemoryReceiveChannel[_Reply], results: Any
+    ) -> None:
+        # Acknowledgements share the result socket, so they may wait behind
+        # results when the coordinator reads slowly; survey answers list
+        # what we hold meanwhile.
+        async with outbox:
+            async for first in outbox:
+                replies = [first]
+                size = len(first.frame)
+                while size < BATCH_BYTES and len(replies) < MAX_BATCH:
+                    try:
+                        reply = outbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    replies.append(reply)
+                    size += len(reply.frame)
+                sent = await _send_patiently(results, _pack(replies))
+                for reply in replies:
+                    if reply.answers is not None:
+                        self._held.discard(reply.answers)
+                if not sent:
+                    return
 
-    async def _render(self, task: Task) -> Result | Failure:
+    async def _slot(
+        self,
+        queue: trio.MemoryReceiveChannel[Task],
+        outbox: trio.MemorySendChannel[_Reply],
+    ) -> None:
+        async with queue, outbox:
+            async for first in queue:
+                tasks = [first]
+                rows = first.chunk.rows
+                while len(tasks) < MAX_BATCH:
+                    try:
+                        task = queue.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    tasks.append(task)
+                    rows += task.chunk.rows
+                    if rows > RENDER_BATCH_ROWS:
+                        break
+                frames = await self._render(tasks)
+                try:
+                    for task, frame in zip(tasks, frames, strict=True):
+                        answers = (task.job, task.chunk.index)
+                        outbox.send_nowait(_Reply(frame, answers))
+                except trio.ClosedResourceError:
+                    return
+
+    async def _render(self, tasks: list[Task]) -> list[bytes]:
+        """The encoded Result (or Failure) of each task, made in one thread trip."""
         self.busy += 1
         try:
-            reply = await trio.to_thread.run_sync(render_task, task, self.name)
+            replies = await trio.to_thread.run_sync(_render_encoded, tasks, self.name)
         finally:
             self.busy -= 1
-        if isinstance(reply, Failure):
-            self._failed += 1
-        else:
-            self._rendered += 1
-        return reply
+        failed = sum(failed for failed, _ in replies)
+        self._failed += failed
+        self._rendered += len(replies) - failed
+        return [frame for _, frame in replies]
+
+
+def _render_encoded(tasks: list[Task], worker: str) -> list[tuple[bool, bytes]]:
+    # Encoding copies the CSV once more, so it too stays off the event loop.
+    replies = [render_task(task, worker) for task in tasks]
+    return [(isinstance(reply, Failure), encode(reply)) for reply in replies]
+
+
+def _pack(replies: list[_Reply]) -> bytes:
+    """One frame for ``replies``: the reply itself if alone, else a Batch."""
+    if len(replies) == 1:
+        return replies[0].frame
+    return encode_batch([reply.frame for reply in replies])
 
 
 async def _send_patiently(sock: Any, frame: bytes) -> bool:

@@ -245,7 +245,9 @@ class RedisRun:
             self._scheduler.fail(message.index, message.worker, message.error, now=now)
             self._check_failure()
             return
-        outcome = self._scheduler.complete(message.index, message.worker, now=now)
+        outcome = self._scheduler.complete(
+            message.index, message.worker, now=now, size=len(message.data)
+        )
         if outcome is Outcome.ACCEPTED:
             self._sent_at.pop(message.index, None)
             self._sends.pop(message.index, None)
@@ -430,6 +432,7 @@ class RedisCoordinator:
                 window=window_for(sum(worker.slots for worker in live)),
                 ack_timeout=half.ack_timeout,
                 lease_time=half.lease_time,
+                grow_window=half.grows_window,
                 max_attempts=max_attempts,
                 start=sink.start,
             )

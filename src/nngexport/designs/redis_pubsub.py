@@ -122,6 +122,8 @@ class PubSubCoordinator:
 
     lease_time = LEASE_TIME
     ack_timeout = ACK_TIMEOUT
+    # A descriptor published while every slot is busy is claimed by nobody.
+    grows_window = False
 
     def __init__(self, client: Any, keys: Keys) -> None:
         self._keys = keys

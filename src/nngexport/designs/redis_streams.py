@@ -52,6 +52,7 @@ class StreamsCoordinator:
 
     lease_time = float("inf")
     ack_timeout = float("inf")
+    grows_window = True
 
     def __init__(self, client: Any, keys: Keys) -> None:
         self._keys = keys

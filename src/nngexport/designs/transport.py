@@ -56,6 +56,10 @@ class CoordinatorHalf(Protocol):
     #: designs where Redis itself keeps what was sent.
     lease_time: float
     ack_timeout: float
+    #: Whether the window may grow past the workers' slots for small chunks
+    #: (see :func:`~nngexport.scheduler.window_for`): not where a chunk sent
+    #: while every worker is busy is dropped.
+    grows_window: bool
 
     def start(self, client: Any, job: str, *, max_attempts: int) -> None:
         """Clear what an earlier export left, then get ready for ``job``."""
