@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import SourceError, UsageError
 
-__all__ = ["SourcePolicy", "SourceNotAllowedError"]
+__all__ = ["SourceNotAllowedError", "SourcePolicy"]
 
 
 class SourceNotAllowedError(SourceError):
@@ -59,9 +59,7 @@ class SourcePolicy:
         else:
             shown = ", ".join(repr(p) for p in self.patterns)
             hint = f"its --allow patterns are {shown}"
-        raise SourceNotAllowedError(
-            f"worker {worker} refused source {url!r}: {hint}"
-        )
+        raise SourceNotAllowedError(f"worker {worker} refused source {url!r}: {hint}")
 
 
 def _names(url: str) -> list[str]:

@@ -40,7 +40,6 @@ from .demo import demo_source_url
 from .demo_data import ensure_demo_database
 from .designs.redis_server import RedisServer
 from .errors import OutputError, UsageError
-from .faults import compare_rows
 from .output import part_path
 
 #: The designs a bench compares, the in-process reference first.
@@ -364,6 +363,8 @@ class Reference:
 def _differences(reference: Reference, output: Path, sha256: str) -> tuple[int, int]:
     if reference.sha256 == sha256:
         return 0, 0
+    from .faults import compare_rows
+
     return compare_rows(reference.path, output)
 
 

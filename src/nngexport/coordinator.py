@@ -70,6 +70,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a survey waits for answers; a new survey follows at once.
 SURVEY_TIME = 0.25
+#: Seconds each survey lasts while an export waits for its first workers, so
+#: that a worker that just connected is found sooner than a full survey.
+DISCOVERY_SURVEY_TIME = 0.05
 #: Seconds an export waits for ``min_workers`` before giving up.
 DISCOVER_TIMEOUT = 15.0
 #: Seconds an export goes on with no live worker before it fails.
@@ -123,7 +126,13 @@ class _Kick:
 class Coordinator:
     """A running coordinator; get one from :func:`open_coordinator`."""
 
-    def __init__(self, addresses: ListenPlan, sockets: tuple[Any, Any, Any]) -> None:
+    def __init__(
+        self,
+        addresses: ListenPlan,
+        sockets: tuple[Any, Any, Any],
+        *,
+        survey_time: float = SURVEY_TIME,
+    ) -> None:
         self._addresses = addresses
         self._surveyor, self._push, self._pull = sockets
         self._membership = Membership()
@@ -136,6 +145,9 @@ class Coordinator:
             MAX_BATCH
         )
         self._active: ExportRun | None = None
+        self._survey_time = survey_time
+        self._survey_time_set = survey_time
+        self._discovering = 0
         self._surveys = 0
         self._malformed = 0
         self._stray = 0
@@ -173,11 +185,15 @@ class Coordinator:
             NoWorkersError: if fewer answered within ``timeout`` seconds.
         """
         live = self.workers()
-        with trio.move_on_after(timeout):
-            while len(live) < count:
-                await self._membership_changed.wait()
-                live = self.workers()
-            return live
+        self._discovering += 1
+        try:
+            with trio.move_on_after(timeout):
+                while len(live) < count:
+                    await self._membership_changed.wait()
+                    live = self.workers()
+                return live
+        finally:
+            self._discovering -= 1
         raise NoWorkersError(
             f"only {len(live)} of {count} worker(s) answered within"
             f" {timeout:g} s at {self.endpoint}; start workers with"
@@ -296,6 +312,7 @@ class Coordinator:
             survey = Survey(
                 run.job if run else "", self._addresses.tasks, self._addresses.results
             )
+            self._pace_surveys()
             try:
                 await _nng.send(self._surveyor, encode(survey))
             except _nng.CLOSED:
@@ -321,6 +338,15 @@ class Coordinator:
                 self._active.survey_ended(now=now)
             self._membership_changed.set()
             self._survey_ended.set()
+
+    def _pace_surveys(self) -> None:
+        """Short surveys while an export waits for workers, else the usual."""
+        wanted = self._survey_time
+        if self._discovering and self._active is None:
+            wanted = min(wanted, DISCOVERY_SURVEY_TIME)
+        if wanted != self._survey_time_set:
+            self._surveyor.survey_time = round(wanted * 1000)
+            self._survey_time_set = wanted
 
     def _answered(self, frame: bytes, pipe: int | None) -> None:
         try:
@@ -472,7 +498,9 @@ async def open_coordinator(
                 bound_url(planned.tasks, _listen(push, planned.tasks)),
                 bound_url(planned.results, _listen(pull, planned.results)),
             )
-            coordinator = Coordinator(bound, (surveyor, push, pull))
+            coordinator = Coordinator(
+                bound, (surveyor, push, pull), survey_time=survey_time
+            )
             ready.append(coordinator)
             # The body runs inside the nursery but its exception is re-raised
             # outside it, so the caller sees its own error, not a group. The
