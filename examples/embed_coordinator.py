@@ -27,7 +27,7 @@ def show(progress: Progress) -> None:
 async def main(output: str, rows: int, workers: int) -> None:
     async with (
         open_coordinator() as coordinator,
-        open_local_workers(coordinator.endpoint, workers),
+        open_local_workers(coordinator.endpoint, workers, allow=["synthetic:*"]),
     ):
         found = await coordinator.wait_for_workers(workers)
         print("workers:", ", ".join(info.worker for info in found))

@@ -142,7 +142,9 @@ async def _export(
             )
             target = server.url
         processes = await stack.enter_async_context(
-            open_local_workers(target, args.workers, slots=slots, design=design)
+            open_local_workers(
+                target, args.workers, slots=slots, design=design, allow=["synthetic:*"]
+            )
         )
         return await beside(
             lambda: coordinator.export_plan(

@@ -140,7 +140,8 @@ def test_worker_rejects_a_bad_address() -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "nngexport: error: coordinator address 'nonsense' is not an address;"
-        " use ipc:///ABSOLUTE/PATH, tcp://HOST:PORT or inproc://NAME"
+        " use ipc:///ABSOLUTE/PATH, tcp://HOST:PORT, tls+tcp://HOST:PORT or"
+        " inproc://NAME"
     )
 
 
@@ -186,7 +187,8 @@ async def test_a_worker_exits_cleanly_on_sigterm(ipc_url: str) -> None:
     with trio.fail_after(30):
         async with open_coordinator(ipc_url) as coordinator:
             worker = await trio.lowlevel.open_process(
-                [*NNGEXPORT, "worker", "--connect", ipc_url], stderr=subprocess.PIPE
+                [*NNGEXPORT, "worker", "--connect", ipc_url, "--allow", "synthetic:*"],
+                stderr=subprocess.PIPE,
             )
             # Once it answers a survey its signal handlers are surely in place.
             await coordinator.wait_for_workers(1)
@@ -233,6 +235,33 @@ def test_demo_runs_and_checks_its_output(
             "--connect is for --design nng",
         ),
         ([], "a worker needs --connect URL"),
+        (["--connect", "ipc:///tmp/x.ipc"], "a worker needs --allow PATTERN"),
+        (
+            ["--connect", "tcp://127.0.0.1:5", "--allow", "*", "--tls-cert", "c"],
+            "add --tls-key, --tls-ca",
+        ),
+        (
+            ["--connect", "tls+tcp://127.0.0.1:5", "--allow", "*"],
+            "needs --tls-cert, --tls-key and --tls-ca",
+        ),
+        (
+            [
+                *("--connect", "tcp://127.0.0.1:5", "--allow", "*"),
+                *("--tls-cert", "c", "--tls-key", "k", "--tls-ca", "a"),
+            ],
+            "need a tls+tcp:// coordinator address",
+        ),
+        (
+            [
+                *("--connect", "tls+tcp://127.0.0.1:5", "--allow", "*"),
+                *("--tls-cert", "/nonexistent/c", "--tls-key", "k", "--tls-ca", "a"),
+            ],
+            "cannot read the TLS certificate '/nonexistent/c'",
+        ),
+        (
+            ["--connect", "tcp://127.0.0.1:5", "--allow", "*", "--secret-file", "/x/y"],
+            "cannot read the shared secret from '/x/y'",
+        ),
     ],
 )
 def test_a_worker_with_the_wrong_options_says_which(

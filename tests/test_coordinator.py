@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from nngexport.local import worker_command
 from nngexport.sink import prepare
 
 from .conftest import NNGEXPORT, wait_until
+
+#: A worker for these tests, which may open any source.
+ANY_SOURCE_WORKER = functools.partial(serve_worker, allow=["*"])
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,7 +43,7 @@ async def test_in_process_workers_export_over_inproc(tmp_path: Path) -> None:
             trio.open_nursery() as nursery,
         ):
             for _ in range(2):
-                await nursery.start(serve_worker, coordinator.endpoint)
+                await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
             summary = await coordinator.export(
                 SOURCE, tmp_path / "out.csv", chunk_rows=250, min_workers=2
             )
@@ -56,7 +60,7 @@ async def test_one_coordinator_runs_exports_one_after_another(tmp_path: Path) ->
             open_coordinator("inproc://lib-seq") as coordinator,
             trio.open_nursery() as nursery,
         ):
-            worker = await nursery.start(serve_worker, coordinator.endpoint)
+            worker = await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
             for name in ("a.csv", "b.csv"):
                 await coordinator.export(SOURCE, tmp_path / name, chunk_rows=250)
             nursery.cancel_scope.cancel()
@@ -69,7 +73,7 @@ async def test_a_worker_that_starts_before_the_coordinator_is_found(
 ) -> None:
     with trio.fail_after(30):
         worker = await trio.lowlevel.open_process(
-            [*NNGEXPORT, "worker", "--connect", ipc_url]
+            [*NNGEXPORT, "worker", "--connect", ipc_url, "--allow", "synthetic:*"]
         )
         try:
             async with open_coordinator(ipc_url) as coordinator:
@@ -87,7 +91,7 @@ async def test_a_worker_that_starts_after_the_coordinator_is_found_over_tcp(
         async with open_coordinator("tcp://127.0.0.1:0") as coordinator:
             assert not coordinator.endpoint.endswith(":0")
             worker = await trio.lowlevel.open_process(
-                worker_command(coordinator.endpoint, slots=2),
+                worker_command(coordinator.endpoint, slots=2, allow=["synthetic:*"]),
                 stdin=subprocess.PIPE,
             )
             try:
@@ -128,7 +132,7 @@ async def test_a_chunk_the_worker_cannot_render_fails_the_export(
             open_coordinator("inproc://lib-fail") as coordinator,
             trio.open_nursery() as nursery,
         ):
-            await nursery.start(serve_worker, coordinator.endpoint)
+            await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
             with pytest.raises(
                 ChunkFailedError, match=r"chunk \d was given up after 3 attempts"
             ):
@@ -149,7 +153,7 @@ async def test_garbage_on_the_result_socket_is_dropped_and_counted(
                 for junk in (b"", b"NX", b"\x00" * 100, b"NX\x01\x04" + b"\xff" * 8):
                     await rogue.asend(junk)
                 async with trio.open_nursery() as nursery:
-                    await nursery.start(serve_worker, coordinator.endpoint)
+                    await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
                     await coordinator.export(
                         SOURCE, tmp_path / "out.csv", chunk_rows=250
                     )
@@ -176,7 +180,7 @@ async def test_a_worker_busy_with_a_long_chunk_still_answers_surveys(
             open_coordinator("inproc://lib-busy") as coordinator,
             trio.open_nursery() as nursery,
         ):
-            await nursery.start(serve_worker, coordinator.endpoint)
+            await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
             await coordinator.wait_for_workers(1)
 
             async def watch() -> None:

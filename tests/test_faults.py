@@ -60,7 +60,7 @@ async def test_a_chunk_that_fails_once_is_retried(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, 2),
+            open_local_workers(coordinator.endpoint, 2, allow=["*"]),
         ):
             summary = await coordinator.export(
                 source, tmp_path / "out.csv", chunk_rows=1000, min_workers=2
@@ -79,7 +79,7 @@ async def test_a_chunk_that_always_fails_fails_the_export_naming_it(
     with trio.fail_after(60):
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, 2),
+            open_local_workers(coordinator.endpoint, 2, allow=["*"]),
         ):
             with pytest.raises(ChunkFailedError) as caught:
                 await coordinator.export(
@@ -101,13 +101,13 @@ async def test_a_worker_that_joins_mid_export_takes_chunks(tmp_path: Path) -> No
     with trio.fail_after(60):
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, 1),
+            open_local_workers(coordinator.endpoint, 1, allow=["*"]),
             trio.open_nursery() as nursery,
         ):
 
             async def join_late() -> None:
                 await halfway.wait()
-                async with open_local_workers(coordinator.endpoint, 1):
+                async with open_local_workers(coordinator.endpoint, 1, allow=["*"]):
                     await trio.sleep_forever()
 
             nursery.start_soon(join_late)
@@ -134,7 +134,7 @@ async def test_no_live_worker_for_worker_timeout_fails_cleanly(tmp_path: Path) -
     with trio.fail_after(60):
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, 1) as (worker,),
+            open_local_workers(coordinator.endpoint, 1, allow=["*"]) as (worker,),
             trio.open_nursery() as nursery,
         ):
 
@@ -227,7 +227,7 @@ async def test_a_slow_disk_makes_no_chunk_look_lost(tmp_path: Path) -> None:
     with trio.fail_after(60), slow_disk(3) as stalled:
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, 2, slots=2),
+            open_local_workers(coordinator.endpoint, 2, slots=2, allow=["*"]),
         ):
             summary = await coordinator.export(
                 "synthetic:?rows=200000",

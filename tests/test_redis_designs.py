@@ -108,7 +108,7 @@ async def _export_with_fault(
     async with (
         open_redis_coordinator(redis_server.url, design) as coordinator,
         open_local_workers(
-            redis_server.url, workers, slots=slots, design=design
+            redis_server.url, workers, slots=slots, design=design, allow=["*"]
         ) as processes,
     ):
 

@@ -363,7 +363,8 @@ def test_a_large_window_refills_in_bursts_and_a_small_one_chunk_by_chunk() -> No
             bursts.append(len(released))
     assert big.finished
     # Every burst is a quarter window, until the rest of the plan fits.
-    assert bursts[:-1] and set(bursts[:-1]) == {BURST_WINDOW}
+    assert bursts[:-1]
+    assert set(bursts[:-1]) == {BURST_WINDOW}
     assert sum(bursts) == 1000 - 4 * BURST_WINDOW
 
     small = Scheduler(100, window=BURST_WINDOW - 1)

@@ -38,13 +38,43 @@ async def recv(sock: Any) -> bytes:
     return bytes(message.bytes)
 
 
-async def recv_from(sock: Any) -> tuple[bytes, int | None]:
-    """Like :func:`recv`, and also the id of the pipe (connection) it came over."""
+async def recv_from(sock: Any) -> tuple[bytes, int | None, Peer]:
+    """Like :func:`recv`, with the id of the pipe it came over and its peer."""
     await trio.lowlevel.checkpoint_if_cancelled()
     with trio.CancelScope(shield=True):
         message = await sock.arecv_msg()
     pipe = message.pipe
-    return bytes(message.bytes), None if pipe is None else int(pipe.id)
+    return (
+        bytes(message.bytes),
+        None if pipe is None else int(pipe.id),
+        Peer(pipe),
+    )
+
+
+class Peer:
+    """Who sent a message, named for logs only when asked (the address costs)."""
+
+    __slots__ = ("_id", "_pipe")
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._id = None if pipe is None else int(pipe.id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Peer) and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __str__(self) -> str:
+        if self._pipe is None:
+            return "an unknown peer"
+        try:
+            address = str(self._pipe.remote_address)
+        except Exception:  # NNGException: this transport has no address
+            address = ""
+        name = f"pipe {int(self._pipe.id)}"
+        return f"{name} from {address}" if address else name
 
 
 def close_all(*socks: Any) -> None:

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import SourceError, UsageError
 
-__all__ = ["SourceNotAllowedError", "SourcePolicy"]
+__all__ = ["SourceNotAllowedError", "SourcePolicy", "pattern_for"]
 
 
 class SourceNotAllowedError(SourceError):
@@ -60,6 +60,19 @@ class SourcePolicy:
             shown = ", ".join(repr(p) for p in self.patterns)
             hint = f"its --allow patterns are {shown}"
         raise SourceNotAllowedError(f"worker {worker} refused source {url!r}: {hint}")
+
+
+def pattern_for(url: str) -> str:
+    """A pattern that allows the source ``url`` (a SQLite file, or its scheme).
+
+    For the local workers an export starts: they may open the file being
+    exported, or for a generated source any table of that kind.
+    """
+    names = _names(url)
+    if len(names) > 2:
+        return names[2]  # the SQLite file's real path
+    scheme, sep, _ = url.partition(":")
+    return f"{scheme.lower()}:*" if sep else url
 
 
 def _names(url: str) -> list[str]:

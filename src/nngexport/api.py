@@ -7,6 +7,8 @@ from contextlib import AsyncExitStack
 
 import trio
 
+from .allow import pattern_for
+from .auth import Sealer
 from .coordinator import (
     DISCOVER_TIMEOUT,
     WORKER_TIMEOUT,
@@ -24,6 +26,7 @@ from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
 from .scheduler import MAX_ATTEMPTS
 from .sink import export_in_process, prepare
+from .tls import TlsFiles, is_tls
 
 
 async def run_export(
@@ -42,6 +45,8 @@ async def run_export(
     design: str = "nng",
     redis: str | None = None,
     redis_prefix: str = DEFAULT_PREFIX,
+    secret: Sealer | None = None,
+    tls: TlsFiles | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to the CSV file ``output``; the Trio form of :func:`export`.
@@ -71,6 +76,12 @@ async def run_export(
         redis: The Redis URL a Redis design uses (``redis://HOST:PORT/DB``).
         redis_prefix: The prefix of every Redis key and channel; two exports
             on one Redis at once need two prefixes.
+        secret: NNG only: shared-secret mode, every frame sealed with this
+            key (:func:`nngexport.auth.load_secret`); local workers get it
+            through their environment.
+        tls: NNG only, with a ``tls+tcp://`` ``listen`` address: the
+            coordinator's certificate, key and CA (local workers use the
+            same files).
         on_progress: Called with a :class:`~nngexport.progress.Progress` each
             time chunks are written.
 
@@ -86,6 +97,15 @@ async def run_export(
     check_design(design, redis)
     if redis is not None and listen is not None:
         raise UsageError("--listen is for --design nng; Redis designs use --redis")
+    if redis is not None and (secret is not None or tls is not None):
+        raise UsageError(
+            "the shared secret and TLS options are for --design nng; secure a"
+            " Redis design with Redis's own AUTH and TLS"
+        )
+    if tls is not None and (listen is None or not is_tls(listen)):
+        raise UsageError(
+            "--tls-cert, --tls-key and --tls-ca need --listen tls+tcp://..."
+        )
     if workers == 0 and listen is None and redis is None:
         return await export_in_process(
             source,
@@ -104,7 +124,9 @@ async def run_export(
     async with AsyncExitStack() as stack:
         coordinator: Coordinator | RedisCoordinator
         if redis is None:
-            coordinator = await stack.enter_async_context(open_coordinator(listen))
+            coordinator = await stack.enter_async_context(
+                open_coordinator(listen, secret=secret, tls=tls)
+            )
             target = coordinator.endpoint
         else:
             coordinator = await stack.enter_async_context(
@@ -113,7 +135,14 @@ async def run_export(
             target = redis
         await stack.enter_async_context(
             open_local_workers(
-                target, workers, slots=slots, design=design, prefix=redis_prefix
+                target,
+                workers,
+                slots=slots,
+                design=design,
+                prefix=redis_prefix,
+                allow=[pattern_for(source)],
+                secret=secret,
+                tls=tls,
             )
         )
         # Workers take a moment to start; plan the export meanwhile.
@@ -147,6 +176,8 @@ def export(
     design: str = "nng",
     redis: str | None = None,
     redis_prefix: str = DEFAULT_PREFIX,
+    secret: Sealer | None = None,
+    tls: TlsFiles | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> ExportSummary:
     """Export ``source`` to ``output`` from plain, non-Trio code. Blocks.
@@ -170,6 +201,8 @@ def export(
             design=design,
             redis=redis,
             redis_prefix=redis_prefix,
+            secret=secret,
+            tls=tls,
             on_progress=on_progress,
         )
     )

@@ -22,7 +22,9 @@ from typing import NoReturn
 import trio
 
 from .allocations import AllocationTrace
+from .allow import SourcePolicy
 from .api import run_export
+from .auth import SECRET_ENV, SECRET_FILE_ENV, Sealer, load_secret
 from .bench import BENCH_BEGIN, BENCH_DESIGNS, BENCH_END, BENCH_FAULTS, WORKLOADS, Run
 from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
 from .designs import DESIGNS, check_design
@@ -34,6 +36,7 @@ from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
 from .scheduler import MAX_ATTEMPTS
 from .terminal import ProgressBar, describe_summary, write_summary_json
+from .tls import TlsFiles, check_tls
 from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
 
 PROG = "nngexport"
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: %(default)s)",
     )
     _add_design_options(export)
+    _add_security_options(export)
     export.add_argument(
         "--resume",
         action="store_true",
@@ -183,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the coordinator's address (with --design nng, the default)",
     )
     _add_design_options(worker)
+    worker.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a source this worker may open, as a glob: a SQLite file path"
+        " (/data/*.db) or a URL (synthetic:*); repeat for more. Descriptors for"
+        " any other source are refused. Without --allow, nothing is allowed",
+    )
+    _add_security_options(worker)
     worker.add_argument(
         "--slots",
         type=_positive_int,
@@ -331,6 +345,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return trio.run(_run_command, commands[args.command], args)
 
 
+def _add_security_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="shared-secret mode (NNG): seal every message with the key in PATH"
+        f" (or in ${SECRET_FILE_ENV}'s file, or in ${SECRET_ENV}); never give"
+        " the key itself on the command line",
+    )
+    parser.add_argument(
+        "--tls-cert", metavar="PEM", help="this side's TLS certificate (tls+tcp://)"
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="its private key")
+    parser.add_argument(
+        "--tls-ca", metavar="PEM", help="the CA whose certificates peers must show"
+    )
+
+
+def _security(args: argparse.Namespace) -> tuple[Sealer | None, TlsFiles | None]:
+    """The shared secret and TLS files the options (and environment) name."""
+    tls = TlsFiles.of(args.tls_cert, args.tls_key, args.tls_ca)
+    if args.design != "nng":
+        if args.secret_file or tls is not None:
+            raise UsageError(
+                "--secret-file and --tls-* are for --design nng; secure a Redis"
+                " design with Redis's own AUTH and TLS"
+            )
+        return None, None
+    return load_secret(args.secret_file), tls
+
+
 async def _run_command(
     command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace
 ) -> int:
@@ -382,6 +426,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _run_export(
     args: argparse.Namespace, bar: ProgressBar | None
 ) -> ExportSummary:
+    secret, tls = await trio.to_thread.run_sync(_security, args)
     return await run_export(
         args.source,
         args.output,
@@ -397,6 +442,8 @@ async def _run_export(
         design=args.design,
         redis=args.redis,
         redis_prefix=args.redis_prefix,
+        secret=secret,
+        tls=tls,
         on_progress=bar.update if bar else None,
     )
 
@@ -412,11 +459,29 @@ async def _worker(args: argparse.Namespace) -> int:
         raise UsageError("--connect is for --design nng; Redis designs use --redis")
     else:
         RedisBridge(args.redis).close()
+    if not args.allow:
+        raise UsageError(
+            "a worker needs --allow PATTERN for each source it may open, e.g."
+            " --allow '/data/*.db' or --allow 'synthetic:*'"
+        )
+    SourcePolicy(args.allow)
+    secret, tls = _security(args)
+    if args.connect is not None:
+        check_tls(args.connect, tls, what="coordinator address")
+    if tls is not None:
+        tls.read()
     async with trio.open_nursery() as nursery:
         if args.exit_on_stdin_eof:
             nursery.start_soon(_cancel_on_stdin_eof, nursery.cancel_scope)
         if args.connect is not None:
-            await serve_worker(args.connect, slots=args.slots, name=args.name)
+            await serve_worker(
+                args.connect,
+                slots=args.slots,
+                name=args.name,
+                allow=args.allow,
+                secret=secret,
+                tls=tls,
+            )
         else:
             await serve_redis_worker(
                 args.design,
@@ -424,6 +489,7 @@ async def _worker(args: argparse.Namespace) -> int:
                 slots=args.slots,
                 name=args.name or default_worker_name(),
                 prefix=args.redis_prefix,
+                allow=args.allow,
             )
     return 0
 

@@ -28,6 +28,7 @@ cancels the loops, waits for them, and only then closes the sockets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -41,7 +42,9 @@ import pynng
 import trio
 
 from . import _nng
+from .auth import Sealer, UnauthenticatedError
 from .destination import Destination
+from .drops import Drops
 from .endpoints import ListenPlan, bound_url, listen_plan
 from .errors import ExportError, NoWorkersError, ProtocolError
 from .job import JobPlan, ProgressCallback, plan_job
@@ -51,18 +54,19 @@ from .progress import ExportSummary
 from .run import ExportRun
 from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
 from .sink import OrderedSink, prepare
+from .tls import TlsFiles, check_tls, server_config
 from .wire import (
     MAX_BATCH,
     Batch,
     Failure,
     Hello,
+    Message,
     Result,
     Survey,
     Taken,
     Task,
     Tasks,
     decode,
-    decode_as,
     encode,
 )
 
@@ -93,9 +97,12 @@ class CoordinatorStatistics:
         surveys: Surveys sent.
         workers: Workers live now.
         slots: Their slots in total.
-        malformed: Frames dropped because they did not decode.
+        malformed: Frames dropped because they did not decode (garbage, a
+            wrong wire version, a bad field).
         stray: Well-formed messages dropped because no running export wanted
             them (another job's results, results after the export ended).
+        unauthenticated: Frames dropped in shared-secret mode because their
+            HMAC tag was missing or wrong.
     """
 
     surveys: int
@@ -103,6 +110,7 @@ class CoordinatorStatistics:
     slots: int
     malformed: int
     stray: int
+    unauthenticated: int = 0
 
 
 class _Kick:
@@ -132,6 +140,7 @@ class Coordinator:
         sockets: tuple[Any, Any, Any],
         *,
         survey_time: float = SURVEY_TIME,
+        sealer: Sealer | None = None,
     ) -> None:
         self._addresses = addresses
         self._surveyor, self._push, self._pull = sockets
@@ -149,8 +158,8 @@ class Coordinator:
         self._survey_time_set = survey_time
         self._discovering = 0
         self._surveys = 0
-        self._malformed = 0
-        self._stray = 0
+        self._sealer = sealer
+        self._drops = Drops(logger)
 
     @property
     def endpoint(self) -> str:
@@ -167,8 +176,7 @@ class Coordinator:
             surveys=self._surveys,
             workers=len(self._membership.live()),
             slots=self._membership.slots(),
-            malformed=self._malformed,
-            stray=self._stray,
+            **self._drops.counts(),
         )
 
     async def next_survey(self) -> tuple[WorkerInfo, ...]:
@@ -286,13 +294,16 @@ class Coordinator:
             )
             sink.statistics = run.statistics
             await sink.write_header()
+            before = self._drops.counts()
             self._active = run
             try:
                 await run.run()
             finally:
                 self._active = None
                 run.close()
-            return await sink.commit(started=started)
+            summary = await sink.commit(started=started)
+            dropped = tuple(self._drops.since(before).items())
+            return dataclasses.replace(summary, dropped=dropped)
         except BaseException:
             await sink.close()
             raise
@@ -314,21 +325,21 @@ class Coordinator:
             )
             self._pace_surveys()
             try:
-                await _nng.send(self._surveyor, encode(survey))
+                await _nng.send(self._surveyor, self._seal(encode(survey)))
             except _nng.CLOSED:
                 return
             self._surveys += 1
             self._membership.start_round()
             while True:
                 try:
-                    frame, pipe = await _nng.recv_from(self._surveyor)
+                    frame, pipe, peer = await _nng.recv_from(self._surveyor)
                 except (pynng.Timeout, pynng.BadState):
                     # Timeout: the survey ended while we waited. BadState: it
                     # ended before we asked (a busy loop); same thing.
                     break
                 except _nng.CLOSED:
                     return
-                self._answered(frame, pipe)
+                self._answered(frame, pipe, peer)
             now = trio.current_time()
             for worker in self._membership.end_round():
                 logger.warning("worker %s stopped answering surveys", worker)
@@ -348,12 +359,26 @@ class Coordinator:
             self._surveyor.survey_time = round(wanted * 1000)
             self._survey_time_set = wanted
 
-    def _answered(self, frame: bytes, pipe: int | None) -> None:
+    def _seal(self, frame: bytes) -> bytes:
+        return frame if self._sealer is None else self._sealer.seal(frame)
+
+    def _open(self, frame: bytes, peer: _nng.Peer) -> Message | None:
+        """The message in ``frame``, or None (counted and logged) if unusable."""
         try:
-            hello = decode_as(frame, Hello)
+            body = frame if self._sealer is None else self._sealer.open(frame)
+            return decode(body)
+        except UnauthenticatedError as exc:
+            self._drops.drop("unauthenticated", peer, exc)
         except ProtocolError as exc:
-            self._malformed += 1
-            logger.warning("dropped a malformed survey answer: %s", exc)
+            self._drops.drop("malformed", peer, exc)
+        return None
+
+    def _answered(self, frame: bytes, pipe: int | None, peer: _nng.Peer) -> None:
+        hello = self._open(frame, peer)
+        if hello is None:
+            return
+        if not isinstance(hello, Hello):
+            self._drops.drop("stray", peer, f"a {type(hello).__name__} on the survey")
             return
         now = trio.current_time()
         if self._membership.answered(hello, pipe=pipe, now=now):
@@ -378,7 +403,7 @@ class Coordinator:
             if self._active is None or self._active.job != first.job:
                 continue  # left in the queue by a run that is over
             batch = self._batch_after(first)
-            frame = encode(Tasks(first.job, first.source, tuple(batch)))
+            frame = self._seal(encode(Tasks(first.job, first.source, tuple(batch))))
             while True:
                 try:
                     await _nng.send(self._push, frame)
@@ -416,26 +441,26 @@ class Coordinator:
     async def _receive_loop(self) -> None:
         while True:
             try:
-                frame = await _nng.recv(self._pull)
+                frame, _, peer = await _nng.recv_from(self._pull)
             except pynng.Timeout:
                 continue
             except _nng.CLOSED:
                 return
-            try:
-                message = decode(frame)
-            except ProtocolError as exc:
-                self._malformed += 1
-                logger.warning("dropped a malformed result frame: %s", exc)
+            message = self._open(frame, peer)
+            if message is None:
                 continue
             run = self._active
-            if not isinstance(message, Result | Failure | Taken | Batch) or run is None:
-                self._stray += 1
-                logger.debug("dropped a stray %s", type(message).__name__)
+            if not isinstance(message, Result | Failure | Taken | Batch):
+                what = f"a {type(message).__name__} on the result pipeline"
+                self._drops.drop("stray", peer, what)
+                continue
+            if run is None:
+                self._drops.drop("stray", peer, "a reply while no export runs")
                 continue
             items = message.items if isinstance(message, Batch) else (message,)
             for item in items:
                 if item.job != run.job:
-                    self._stray += 1
+                    self._drops.drop("stray", peer, f"a reply for job {item.job!r}")
                     continue
                 if isinstance(item, Taken):
                     run.taken(item.index, item.worker, now=trio.current_time())
@@ -443,7 +468,7 @@ class Coordinator:
                 try:
                     await run.hand_over(item)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self._stray += 1
+                    self._drops.drop("stray", peer, "a reply after the export ended")
 
     def _close(self) -> None:
         _nng.close_all(self._surveyor, self._push, self._pull)
@@ -452,7 +477,12 @@ class Coordinator:
 
 @asynccontextmanager
 async def open_coordinator(
-    listen: str | None = None, *, survey_time: float = SURVEY_TIME
+    listen: str | None = None,
+    *,
+    survey_time: float = SURVEY_TIME,
+    secret: Sealer | None = None,
+    tls: TlsFiles | None = None,
+    max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> AsyncIterator[Coordinator]:
     """Open a coordinator listening on ``listen`` and start surveying for workers.
 
@@ -463,15 +493,25 @@ async def open_coordinator(
             directory. Two more addresses are derived from it (see
             :mod:`nngexport.endpoints`).
         survey_time: Seconds each survey waits for answers.
+        secret: Shared-secret mode: seal every frame sent and drop every
+            frame received without a valid tag (see :mod:`nngexport.auth`).
+        tls: For a ``tls+tcp://`` address: this side's certificate, key and
+            CA; only peers with a certificate from that CA can connect (see
+            :mod:`nngexport.tls`).
+        max_result_bytes: The largest frame the result pipeline accepts; NNG
+            drops the connection of a peer that sends a larger one.
 
     Raises:
-        UsageError: ``listen`` is not an address.
+        UsageError: ``listen`` is not an address, or TLS files are missing,
+            unreadable or not for a ``tls+tcp://`` address.
         ExportError: the address cannot be bound (for example, in use).
     """
     with tempfile.TemporaryDirectory(prefix="nngexport-") as scratch:
         if listen is None:
             listen = f"ipc://{Path(scratch, 'survey.ipc')}"
         planned = listen_plan(listen)
+        check_tls(listen, tls, what="listen address")
+        tls_config = server_config(tls) if tls is not None else None
         surveyor = pynng.Surveyor0()
         push = pynng.Push0()
         pull = pynng.Pull0()
@@ -489,7 +529,13 @@ async def open_coordinator(
             surveyor.add_post_pipe_remove_cb(pipe_removed)
             surveyor.survey_time = round(survey_time * 1000)
             surveyor.recv_max_size = MAX_HELLO_BYTES
-            pull.recv_max_size = MAX_RESULT_BYTES
+            pull.recv_max_size = max_result_bytes
+            # Never more than a frame of descriptors would need: push0 only
+            # sends, but a limit costs nothing.
+            push.recv_max_size = MAX_HELLO_BYTES
+            if tls_config is not None:
+                for sock in (surveyor, push, pull):
+                    sock.tls_config = tls_config
             # So that no operation stays pending for long: see nngexport._nng.
             pull.recv_timeout = round(SOCKET_TIMEOUT * 1000)
             push.send_timeout = round(SOCKET_TIMEOUT * 1000)
@@ -499,7 +545,7 @@ async def open_coordinator(
                 bound_url(planned.results, _listen(pull, planned.results)),
             )
             coordinator = Coordinator(
-                bound, (surveyor, push, pull), survey_time=survey_time
+                bound, (surveyor, push, pull), survey_time=survey_time, sealer=secret
             )
             ready.append(coordinator)
             # The body runs inside the nursery but its exception is re-raised

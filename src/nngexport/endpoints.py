@@ -10,6 +10,7 @@ survey, so a worker needs one ``--connect`` URL:
 - ``tcp://HOST:PORT`` -> two ephemeral ports on the same host. A worker keeps
   the host it dialed and takes only the announced port, because the
   coordinator may have bound ``0.0.0.0`` which means nothing to a dialer.
+- ``tls+tcp://HOST:PORT``: the same, over TLS (see :mod:`nngexport.tls`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-_TCP = re.compile(r"^tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*):(?P<port>\d{1,5})$")
-_FORMS = "ipc:///ABSOLUTE/PATH, tcp://HOST:PORT or inproc://NAME"
+_TCP = re.compile(
+    r"^(?P<scheme>tcp|tls\+tcp)://"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*):(?P<port>\d{1,5})$"
+)
+_FORMS = "ipc:///ABSOLUTE/PATH, tcp://HOST:PORT, tls+tcp://HOST:PORT or inproc://NAME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,15 @@ def listen_plan(survey: str) -> ListenPlan:
     check_url(survey, what="listen address")
     match = _TCP.match(survey)
     if match:
-        other = f"tcp://{match['host']}:0"
+        other = f"{match['scheme']}://{match['host']}:0"
         return ListenPlan(survey, other, other)
     return ListenPlan(survey, survey + ".tasks", survey + ".results")
+
+
+def host_of(url: str) -> str | None:
+    """The host of a tcp:// or tls+tcp:// URL (brackets stripped), else None."""
+    match = _TCP.match(url)
+    return match["host"].strip("[]") if match else None
 
 
 def resolve(announced: str, dialed: str) -> str:
@@ -65,7 +75,7 @@ def resolve(announced: str, dialed: str) -> str:
     theirs = _TCP.match(announced)
     ours = _TCP.match(dialed)
     if theirs and ours:
-        return f"tcp://{ours['host']}:{theirs['port']}"
+        return f"{theirs['scheme']}://{ours['host']}:{theirs['port']}"
     return announced
 
 
@@ -76,4 +86,4 @@ def bound_url(requested: str, local_address: object) -> str:
         return requested
     # pynng's InAddr.port is in network byte order; its str() is right.
     port = str(local_address).rsplit(":", 1)[1]
-    return f"tcp://{match['host']}:{port}"
+    return f"{match['scheme']}://{match['host']}:{port}"

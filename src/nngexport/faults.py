@@ -191,7 +191,9 @@ async def run_trial(
 
         async with (
             open_coordinator() as coordinator,
-            open_local_workers(coordinator.endpoint, workers) as processes,
+            open_local_workers(
+                coordinator.endpoint, workers, allow=["synthetic:*"]
+            ) as processes,
         ):
             victim = rng.choice(processes)
 

@@ -7,12 +7,14 @@ rendered chunks back. Planning and rendering live here, ordered writing in
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from .allow import SourceNotAllowedError, SourcePolicy
 from .errors import ExportError, SourceError
 from .plan import Chunk
 from .progress import Progress
@@ -24,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest error text a Failure carries back.
 MAX_ERROR_TEXT = 2000
+#: How the error of a Failure for a source a worker refused begins.
+REFUSED_PREFIX = "not allowed: "
 
 ProgressCallback = Callable[[Progress], object]
 
@@ -103,12 +107,37 @@ def render_from_url(source_url: str, chunk: Chunk) -> RenderedChunk:
         source.close()
 
 
-def render_task(task: Task, worker: str) -> Result | Failure:
+class Outcome(enum.Enum):
+    """What became of a task, for a worker's counters."""
+
+    RENDERED = "rendered"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+def outcome_of(reply: Result | Failure) -> Outcome:
+    """Whether ``reply`` (from :func:`render_task`) rendered, failed or refused."""
+    if isinstance(reply, Result):
+        return Outcome.RENDERED
+    if reply.error.startswith(REFUSED_PREFIX):
+        return Outcome.REFUSED
+    return Outcome.FAILED
+
+
+def render_task(task: Task, worker: str, policy: SourcePolicy) -> Result | Failure:
     """What worker ``worker`` answers to ``task``. Blocks; runs in a thread.
 
-    A chunk that cannot be rendered (a source error, or any bug) is answered
-    with a :class:`~nngexport.wire.Failure` saying why; the worker goes on.
+    A source that ``policy`` does not allow is never opened: the answer is a
+    :class:`~nngexport.wire.Failure` whose error starts with
+    :data:`REFUSED_PREFIX`. A chunk that cannot be rendered (a source error,
+    or any bug) is answered with a Failure saying why; the worker goes on.
     """
+    try:
+        policy.check(task.source, worker=worker)
+    except SourceNotAllowedError as exc:
+        logger.warning("chunk %s refused: %s", task.chunk.index, exc)
+        error = f"{REFUSED_PREFIX}{exc}"
+        return Failure(task.job, task.chunk.index, worker, error[:MAX_ERROR_TEXT])
     try:
         rendered = render_from_url(task.source, task.chunk)
     except ExportError as exc:

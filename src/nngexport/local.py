@@ -11,14 +11,17 @@ for clean exits, then kills what is left.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import trio
 
+from .auth import SECRET_FILE_ENV, Sealer
 from .errors import UsageError
+from .tls import TlsFiles
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +30,19 @@ STOP_GRACE = 3.0
 
 
 def worker_command(
-    connect: str, *, slots: int, design: str = "nng", prefix: str | None = None
+    connect: str,
+    *,
+    slots: int,
+    design: str = "nng",
+    prefix: str | None = None,
+    allow: Sequence[str],
+    tls: TlsFiles | None = None,
 ) -> list[str]:
     """The command line that starts one local worker.
 
     ``connect`` is the coordinator's address for ``design="nng"``, and the
-    Redis URL for a Redis design (whose keys start with ``prefix``).
+    Redis URL for a Redis design (whose keys start with ``prefix``). The
+    worker may open the sources ``allow`` matches, and dials with ``tls``.
     """
     command = [sys.executable, "-m", "nngexport", "worker"]
     if design == "nng":
@@ -41,6 +51,11 @@ def worker_command(
         command += ["--design", design, "--redis", connect]
         if prefix is not None:
             command += ["--redis-prefix", prefix]
+    for pattern in allow:
+        command += ["--allow", pattern]
+    if tls is not None:
+        command += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+        command += ["--tls-ca", str(tls.ca)]
     return [*command, "--slots", str(slots), "--exit-on-stdin-eof"]
 
 
@@ -52,10 +67,16 @@ async def open_local_workers(
     slots: int = 1,
     design: str = "nng",
     prefix: str | None = None,
+    allow: Sequence[str],
+    secret: Sealer | None = None,
+    tls: TlsFiles | None = None,
 ) -> AsyncIterator[list[trio.Process]]:
     """Start ``count`` worker processes dialing ``connect``; stop them on exit.
 
     For a Redis design, ``connect`` is the Redis URL (see :func:`worker_command`).
+    The workers may open the sources ``allow`` matches (``--allow``; see
+    :mod:`nngexport.allow`), and get ``secret`` through their environment,
+    never their command line.
 
     Yields the processes. Workers that are still running on exit are told to
     stop (their stdin is closed), given :data:`STOP_GRACE` seconds, then
@@ -64,11 +85,17 @@ async def open_local_workers(
     if count < 0:
         raise UsageError(f"worker count must not be negative, got {count!r}")
     processes: list[trio.Process] = []
+    command = worker_command(
+        connect, slots=slots, design=design, prefix=prefix, allow=allow, tls=tls
+    )
+    env = dict(os.environ)
+    if secret is not None:
+        env.pop(SECRET_FILE_ENV, None)
+        env.update(secret.child_environment())
     try:
         for _ in range(count):
             process = await trio.lowlevel.open_process(
-                worker_command(connect, slots=slots, design=design, prefix=prefix),
-                stdin=subprocess.PIPE,
+                command, stdin=subprocess.PIPE, env=env
             )
             processes.append(process)
         yield processes

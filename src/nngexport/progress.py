@@ -73,6 +73,9 @@ class ExportSummary:
         workers_lost: Times a worker was given up on.
         recoveries: For each chunk sent again, seconds from the last sign of
             life of the worker that held it to the new send.
+        dropped: Messages dropped on arrival during the export, by reason
+            (``malformed``, ``unauthenticated``, ``stray``; see
+            :mod:`nngexport.drops`).
         resumed_at: Chunks that were already in the file from an interrupted
             export (``--resume``); 0 for an export that ran in one go.
         latency_p50: Seconds from a chunk's first dispatch to its being
@@ -95,6 +98,7 @@ class ExportSummary:
     resumed_at: int = 0
     latency_p50: float | None = None
     latency_p99: float | None = None
+    dropped: tuple[tuple[str, int], ...] = ()
 
     @property
     def rows_per_second(self) -> float:

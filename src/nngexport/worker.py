@@ -30,6 +30,7 @@ import math
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,20 +38,23 @@ import pynng
 import trio
 
 from . import _nng
+from .allow import SourcePolicy
+from .auth import Sealer, UnauthenticatedError
+from .drops import Drops
 from .endpoints import check_url, resolve
 from .errors import ProtocolError, UsageError
-from .job import render_task
+from .job import Outcome, outcome_of, render_task
+from .tls import TlsFiles, check_tls, client_config
 from .wire import (
     MAX_BATCH,
     MAX_INDEXES,
-    Failure,
     Hello,
+    Message,
     Survey,
     Taken,
     Task,
     Tasks,
     decode,
-    decode_as,
     encode,
     encode_batch,
 )
@@ -81,13 +85,21 @@ class _Reply:
 
 @dataclass(frozen=True, slots=True)
 class WorkerStatistics:
-    """Counters of a worker since it started."""
+    """Counters of a worker since it started.
+
+    ``malformed``, ``unauthenticated`` and ``stray`` count the frames
+    dropped on arrival (see :mod:`nngexport.drops`); ``refused`` the
+    descriptors of sources its ``--allow`` patterns do not allow.
+    """
 
     worker: str
     surveys: int
     rendered: int
     failed: int
     malformed: int
+    unauthenticated: int = 0
+    stray: int = 0
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +111,22 @@ class _Endpoints:
 class Worker:
     """The state of a running worker; see :func:`serve_worker`."""
 
-    def __init__(self, connect: str, *, slots: int, name: str) -> None:
+    def __init__(
+        self,
+        connect: str,
+        *,
+        slots: int,
+        name: str,
+        policy: SourcePolicy,
+        sealer: Sealer | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.connect = connect
         self.slots = slots
         self.name = name
+        self.policy = policy
+        self._sealer = sealer
+        self._tls = tls
         self.busy = 0
         self._endpoints: _Endpoints | None = None
         # (job, chunk index) of every descriptor taken and not yet answered.
@@ -111,28 +135,50 @@ class Worker:
         self._surveys = 0
         self._rendered = 0
         self._failed = 0
-        self._malformed = 0
+        self._refused = 0
+        self._drops = Drops(logger)
 
     def statistics(self) -> WorkerStatistics:
         """Counters since the worker started."""
         return WorkerStatistics(
-            self.name, self._surveys, self._rendered, self._failed, self._malformed
+            self.name,
+            self._surveys,
+            self._rendered,
+            self._failed,
+            refused=self._refused,
+            **self._drops.counts(),
         )
+
+    def _seal(self, frame: bytes) -> bytes:
+        return frame if self._sealer is None else self._sealer.seal(frame)
+
+    def _open(self, frame: bytes, peer: object) -> Message | None:
+        """The message in ``frame``, or None (counted and logged) if unusable."""
+        try:
+            body = frame if self._sealer is None else self._sealer.open(frame)
+            return decode(body)
+        except UnauthenticatedError as exc:
+            self._drops.drop("unauthenticated", peer, exc)
+        except ProtocolError as exc:
+            self._drops.drop("malformed", peer, exc)
+        return None
 
     async def _answer_surveys(self, respondent: Any) -> None:
         hostname = socket.gethostname()
         while True:
             try:
-                frame = await _nng.recv(respondent)
+                frame, _, peer = await _nng.recv_from(respondent)
             except pynng.Timeout:
                 continue  # no survey for a while: no coordinator yet
             except _nng.CLOSED:
                 return
-            try:
-                survey = decode_as(frame, Survey)
-            except ProtocolError as exc:
-                self._malformed += 1
-                logger.warning("dropped a malformed survey: %s", exc)
+            survey = self._open(frame, peer)
+            if survey is None:
+                continue
+            if not isinstance(survey, Survey):
+                self._drops.drop(
+                    "stray", peer, f"a {type(survey).__name__} as a survey"
+                )
                 continue
             self._surveys += 1
             self._announce(survey)
@@ -147,7 +193,7 @@ class Worker:
                 held[:MAX_INDEXES],
             )
             try:
-                await _nng.send(respondent, encode(hello))
+                await _nng.send(respondent, self._seal(encode(hello)))
             except pynng.BadState:
                 continue  # that survey is over; answer the next one
             except _nng.CLOSED:
@@ -177,7 +223,12 @@ class Worker:
         tasks = pynng.Pull0()
         results = pynng.Push0()
         try:
+            if self._tls is not None:
+                config = client_config(self._tls, self.connect)
+                tasks.tls_config = config
+                results.tls_config = config
             tasks.recv_max_size = MAX_TASK_BYTES
+            results.recv_max_size = MAX_TASK_BYTES
             # So that no operation stays pending for long: see nngexport._nng.
             tasks.recv_timeout = round(SOCKET_TIMEOUT * 1000)
             results.send_timeout = round(SOCKET_TIMEOUT * 1000)
@@ -218,20 +269,17 @@ class Worker:
         async with outbox:
             while True:
                 try:
-                    frame = await _nng.recv(tasks)
+                    frame, _, peer = await _nng.recv_from(tasks)
                 except pynng.Timeout:
                     continue
                 except _nng.CLOSED:
                     return
-                try:
-                    message = decode(frame)
-                    if not isinstance(message, Task | Tasks):
-                        raise ProtocolError(
-                            f"expected a Task or Tasks, got a {type(message).__name__}"
-                        )
-                except ProtocolError as exc:
-                    self._malformed += 1
-                    logger.warning("dropped a malformed task: %s", exc)
+                message = self._open(frame, peer)
+                if message is None:
+                    continue
+                if not isinstance(message, Task | Tasks):
+                    what = f"a {type(message).__name__} as a task"
+                    self._drops.drop("stray", peer, what)
                     continue
                 batch = message.split() if isinstance(message, Tasks) else [message]
                 try:
@@ -260,7 +308,7 @@ class Worker:
                         break
                     replies.append(reply)
                     size += len(reply.frame)
-                sent = await _send_patiently(results, _pack(replies))
+                sent = await _send_patiently(results, self._seal(_pack(replies)))
                 for reply in replies:
                     if reply.answers is not None:
                         self._held.discard(reply.answers)
@@ -297,19 +345,30 @@ class Worker:
         """The encoded Result (or Failure) of each task, made in one thread trip."""
         self.busy += 1
         try:
-            replies = await trio.to_thread.run_sync(_render_encoded, tasks, self.name)
+            replies = await trio.to_thread.run_sync(
+                _render_encoded, tasks, self.name, self.policy
+            )
         finally:
             self.busy -= 1
-        failed = sum(failed for failed, _ in replies)
-        self._failed += failed
-        self._rendered += len(replies) - failed
+        for outcome, _ in replies:
+            if outcome is Outcome.REFUSED:
+                self._refused += 1
+            elif outcome is Outcome.FAILED:
+                self._failed += 1
+            else:
+                self._rendered += 1
         return [frame for _, frame in replies]
 
 
-def _render_encoded(tasks: list[Task], worker: str) -> list[tuple[bool, bytes]]:
+def _render_encoded(
+    tasks: list[Task], worker: str, policy: SourcePolicy
+) -> list[tuple[Outcome, bytes]]:
     # Encoding copies the CSV once more, so it too stays off the event loop.
-    replies = [render_task(task, worker) for task in tasks]
-    return [(isinstance(reply, Failure), encode(reply)) for reply in replies]
+    replies = []
+    for task in tasks:
+        reply = render_task(task, worker, policy)
+        replies.append((outcome_of(reply), encode(reply)))
+    return replies
 
 
 def _pack(replies: list[_Reply]) -> bytes:
@@ -341,6 +400,9 @@ async def serve_worker(
     *,
     slots: int = DEFAULT_SLOTS,
     name: str | None = None,
+    allow: Sequence[str] = (),
+    secret: Sealer | None = None,
+    tls: TlsFiles | None = None,
     task_status: trio.TaskStatus[Worker] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve as a worker for the coordinator at ``connect`` until cancelled.
@@ -349,15 +411,39 @@ async def serve_worker(
     worker, and keeps serving across coordinator restarts. Reports the
     :class:`Worker` through ``task_status`` once its socket is dialing.
 
+    Args:
+        connect: The coordinator's survey address.
+        slots: Chunks to render at once.
+        name: The worker's name in logs and replies.
+        allow: Patterns of the sources this worker may open (see
+            :mod:`nngexport.allow`); a descriptor for any other source is
+            refused with a Failure. None allows nothing.
+        secret: Shared-secret mode (see :mod:`nngexport.auth`).
+        tls: For a ``tls+tcp://`` address: this worker's certificate, key
+            and the CA that signed the coordinator's (see
+            :mod:`nngexport.tls`).
+
     Raises:
-        UsageError: ``connect`` is not an address, or ``slots`` is below 1.
+        UsageError: ``connect`` is not an address, ``slots`` is below 1, an
+            ``allow`` pattern is empty, or the TLS files do not fit.
     """
     check_url(connect, what="coordinator address")
+    check_tls(connect, tls, what="coordinator address")
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise UsageError(f"slots must be a whole number of at least 1, got {slots!r}")
-    worker = Worker(connect, slots=slots, name=name or default_worker_name())
+    worker = Worker(
+        connect,
+        slots=slots,
+        name=name or default_worker_name(),
+        policy=SourcePolicy(allow),
+        sealer=secret,
+        tls=tls,
+    )
+    config = client_config(tls, connect) if tls is not None else None
     respondent = pynng.Respondent0()
     try:
+        if config is not None:
+            respondent.tls_config = config
         respondent.recv_max_size = MAX_TASK_BYTES
         respondent.recv_timeout = round(SOCKET_TIMEOUT * 1000)
         respondent.dial(connect, block=False)

@@ -24,12 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import trio
 
+from ..allow import SourcePolicy
 from ..errors import UsageError
 from ..job import render_task
 from ..wire import Failure, Result, encode
@@ -91,8 +92,15 @@ class RedisWorker:
     """A running Redis design worker; see :func:`serve_redis_worker`."""
 
     def __init__(
-        self, bridge: RedisBridge, half: WorkerHalf, *, name: str, slots: int
+        self,
+        bridge: RedisBridge,
+        half: WorkerHalf,
+        *,
+        name: str,
+        slots: int,
+        policy: SourcePolicy,
     ) -> None:
+        self.policy = policy
         self.name = name
         self.slots = slots
         self._bridge = bridge
@@ -160,7 +168,9 @@ class RedisWorker:
                 )
 
     async def _render(self, held: Held) -> Result | Failure:
-        reply = await trio.to_thread.run_sync(render_task, held.task, self.name)
+        reply = await trio.to_thread.run_sync(
+            render_task, held.task, self.name, self.policy
+        )
         if isinstance(reply, Failure):
             self._failed += 1
         else:
@@ -175,6 +185,7 @@ async def serve_redis_worker(
     slots: int = 1,
     name: str,
     prefix: str = DEFAULT_PREFIX,
+    allow: Sequence[str] = (),
     task_status: trio.TaskStatus[RedisWorker] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve as a worker of Redis design ``design`` at ``redis`` until cancelled.
@@ -183,8 +194,12 @@ async def serve_redis_worker(
     Reports the :class:`RedisWorker` through ``task_status`` once it is
     registered and taking work.
 
+    ``allow`` holds the patterns of the sources it may open (see
+    :mod:`nngexport.allow`); descriptors for others are refused.
+
     Raises:
-        UsageError: an unknown design, a bad Redis URL, or ``slots`` below 1.
+        UsageError: an unknown design, a bad Redis URL, ``slots`` below 1, or
+            an empty ``allow`` pattern.
     """
     from .registry import HALVES
 
@@ -194,6 +209,7 @@ async def serve_redis_worker(
         )
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise UsageError(f"slots must be a whole number of at least 1, got {slots!r}")
+    policy = SourcePolicy(allow)
     bridge = RedisBridge(redis)
     keys = Keys.of(prefix, design)
     make = HALVES[design][1]
@@ -201,7 +217,7 @@ async def serve_redis_worker(
         half = await patiently(
             lambda: bridge.call(lambda client: make(client, keys, name))
         )
-        worker = RedisWorker(bridge, half, name=name, slots=slots)
+        worker = RedisWorker(bridge, half, name=name, slots=slots, policy=policy)
         queue_in, queue_out = trio.open_memory_channel[Held](math.inf)
         try:
             async with trio.open_nursery() as nursery:
