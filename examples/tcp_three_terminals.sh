@@ -8,8 +8,8 @@
 # By hand, the same thing is:
 #   terminal 1: nngexport export 'synthetic:?rows=300000' out.csv \
 #                 --workers 0 --listen tcp://127.0.0.1:5555 --min-workers 2
-#   terminal 2: nngexport worker --connect tcp://127.0.0.1:5555
-#   terminal 3: nngexport worker --connect tcp://127.0.0.1:5555
+#   terminal 2: nngexport worker --connect tcp://127.0.0.1:5555 --allow "synthetic:*"
+#   terminal 3: nngexport worker --connect tcp://127.0.0.1:5555 --allow "synthetic:*"
 # On other machines, listen on tcp://0.0.0.0:5555 and connect to the
 # coordinator's host name; each worker must be able to open the source
 # (for sqlite://, the same path on every machine).
@@ -19,9 +19,9 @@ port=${2:-5555}
 url=tcp://127.0.0.1:$port
 
 # Workers may start before the coordinator: they keep dialing until it is up.
-nngexport worker --connect "$url" --name worker-a &
+nngexport worker --connect "$url" --allow "synthetic:*" --name worker-a &
 a=$!
-nngexport worker --connect "$url" --name worker-b &
+nngexport worker --connect "$url" --allow "synthetic:*" --name worker-b &
 b=$!
 trap 'kill $a $b 2>/dev/null; wait $a $b 2>/dev/null || true' EXIT
 

@@ -310,3 +310,35 @@ def test_a_killed_export_resumes_from_its_journal(tmp_path: Path) -> None:
     assert output.read_bytes() == b"head\r\n" + b"".join(
         b"chunk %d\r\n" % index for index in range(5)
     )
+
+
+def _load_or_refuse(content: bytes) -> None:
+    """Journal.load on ``content``: a header and progress, or OutputError."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "journal"
+        path.write_bytes(content)
+        try:
+            header, progress = Journal.load(path)
+        except OutputError:
+            return
+        assert isinstance(header, JournalHeader)
+        assert isinstance(progress, JournalProgress)
+
+
+@given(st.binary(max_size=600))
+def test_random_bytes_load_as_a_journal_or_raise_output_error(content: bytes) -> None:
+    _load_or_refuse(content)
+
+
+@given(st.data())
+def test_mutated_journals_load_or_raise_output_error(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = journal_path(Path(directory) / "out.csv")
+        journal = Journal.create(path, HEADER)
+        journal.record(2, 500, sha256="ab" * 32)
+        journal.close()
+        content = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, len(content) - 1))
+        content[position] = data.draw(st.integers(0, 255))
+    _load_or_refuse(bytes(content))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nngexport.designs.redis_common import (
     Keys,
@@ -47,3 +49,25 @@ async def test_a_dead_redis_is_an_export_error(redis_server: RedisServer) -> Non
     with trio.fail_after(20), pytest.raises(RedisUnavailable, match="failed"):
         await bridge.call(lambda c: c.ping())
     bridge.close()
+
+
+@given(
+    st.one_of(st.binary(max_size=30), st.text(max_size=30), st.integers(), st.none())
+)
+def test_a_redis_field_is_a_natural_number_or_the_default(value: object) -> None:
+    from nngexport.designs.redis_common import natural
+
+    parsed = natural(value, -1)
+    assert parsed == -1 or (isinstance(parsed, int) and parsed >= 0)
+
+
+def test_natural_reads_ascii_digits_only() -> None:
+    from nngexport.designs.redis_common import natural
+
+    assert natural(b"42") == 42
+    assert natural("7") == 7
+    assert natural(3) == 3
+    assert natural(b"-1", 0) == 0
+    assert natural("٣", 0) == 0  # an Arabic-Indic digit is not ASCII
+    assert natural(b"\xff", 5) == 5
+    assert natural(True, 0) == 0

@@ -2,10 +2,11 @@
 
 Each run is a fresh ``nngexport export`` process (with its own local
 workers, and for a Redis design its own private redis-server), so that peak
-memory belongs to that run alone: the coordinator's and its largest
-worker's come from ``getrusage`` in that process (``--summary-json``),
-Redis's from ``INFO memory``. Designs are run in turn within each repeat,
-starting one further along each time, so that drift of the machine hits
+memory belongs to that run alone: the coordinator's from its own ``VmHWM``
+(``--summary-json``), the largest worker's from the workers' ``VmHWM``
+read while they run, Redis's from ``INFO memory``. Designs are run in
+turn within each repeat, starting one further along each time, so that
+drift of the machine hits
 them all alike. Every file is checked against the in-process export of the
 same case by SHA-256, and a file that differs is compared row by row to
 count the rows lost and doubled.
@@ -41,6 +42,7 @@ from .demo_data import ensure_demo_database
 from .designs.redis_server import RedisServer
 from .errors import OutputError, UsageError
 from .output import part_path
+from .terminal import peak_rss_of
 
 #: The designs a bench compares, the in-process reference first.
 BENCH_DESIGNS = (
@@ -216,6 +218,7 @@ async def run_case(
     if trace:
         command.append("--trace-allocations")
     server: RedisServer | None = None
+    worker_peaks: dict[int, int] = {}
     if design == "nng-tcp":
         command += ["--listen", "tcp://127.0.0.1:0"]
     elif design.startswith("redis-"):
@@ -232,6 +235,7 @@ async def run_case(
     try:
         async with trio.open_nursery() as nursery:
             process = await nursery.start(_run_process, command)
+            nursery.start_soon(_watch_workers, process, worker_peaks)
             if fault is not None and reference is not None:
                 threshold = FAULT_AT * reference.size
                 nursery.start_soon(
@@ -269,7 +273,7 @@ async def run_case(
         record["sha256"],
         record["reissued"],
         record["coordinator_peak_rss"],
-        record["worker_peak_rss"] if design != "in-process" else 0,
+        max(worker_peaks.values(), default=0),
         redis_peak,
         record["latency_p50"],
         record["latency_p99"],
@@ -338,11 +342,34 @@ async def _kill_a_worker(process: _Process, part: Path, threshold: float) -> Non
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
-    return [int(word) for word in text.split()]
+        return found
+    for thread in threads:
+        try:
+            text = Path(f"/proc/{pid}/task/{thread}/children").read_text()
+        except OSError:
+            continue
+        found += [int(word) for word in text.split()]
+    return found
+
+
+async def _watch_workers(process: _Process, peaks: dict[int, int]) -> None:
+    """Record the peak memory (VmHWM) of each child of ``process`` while it runs.
+
+    ``getrusage`` cannot tell: on Linux a child's ``ru_maxrss`` includes the
+    memory it was forked with. VmHWM only grows, so the last reading before
+    a worker exits is its peak, to within one poll.
+    """
+    while process.returncode is None:
+        for child in _children(process.pid):
+            peak = peak_rss_of(child)
+            if peak is not None:
+                peaks[child] = max(peak, peaks.get(child, 0))
+        await trio.sleep(0.05)
 
 
 @dataclass(frozen=True, slots=True)

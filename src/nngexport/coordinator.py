@@ -205,7 +205,7 @@ class Coordinator:
         raise NoWorkersError(
             f"only {len(live)} of {count} worker(s) answered within"
             f" {timeout:g} s at {self.endpoint}; start workers with"
-            f" 'nngexport worker --connect {self.endpoint}'"
+            f" 'nngexport worker --connect {self.endpoint} --allow PATTERN'"
         )
 
     async def export(

@@ -82,6 +82,11 @@ def describe_summary(summary: ExportSummary) -> str:
     notes = [f"{count:,} {what}" for count, what in recovered if count]
     if summary.recoveries:
         notes.append(f"slowest recovery {max(summary.recoveries):.2f} s")
+    notes += [
+        f"{count:,} {reason} messages dropped"
+        for reason, count in summary.dropped
+        if count
+    ]
     return line + ("; " + ", ".join(notes) if notes else "")
 
 
@@ -90,8 +95,9 @@ def write_summary_json(
 ) -> None:
     """Write ``summary`` and peak memory as JSON to ``path``. Blocks.
 
-    Peak memory is this process's (the coordinator's) and the largest of its
-    finished child processes' (local workers), as ``getrusage`` reports them;
+    Peak memory is this process's (the coordinator's, from ``VmHWM`` on
+    Linux) and the largest of its finished child processes' (local workers,
+    ``getrusage``; on Linux that includes the memory they were forked with);
     ``traced`` adds the Python allocations tracemalloc saw.
     """
     record = dataclasses.asdict(summary)
@@ -109,6 +115,24 @@ def write_summary_json(
 
 
 def _peak_rss(who: int) -> int:
+    if who == resource.RUSAGE_SELF:
+        # On Linux ru_maxrss survives exec: a process started by a large
+        # parent reports the parent's size. VmHWM is this image's own peak.
+        own = peak_rss_of("self")
+        if own is not None:
+            return own
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     peak = resource.getrusage(who).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def peak_rss_of(pid: int | str) -> int | None:
+    """Peak resident memory of process ``pid`` in bytes (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -322,17 +322,17 @@ class Worker:
     ) -> None:
         async with queue, outbox:
             async for first in queue:
+                # Small chunks waiting together go in one trip to the thread;
+                # a large one goes alone, so its result is not held back.
                 tasks = [first]
                 rows = first.chunk.rows
-                while len(tasks) < MAX_BATCH:
+                while len(tasks) < MAX_BATCH and rows < RENDER_BATCH_ROWS:
                     try:
                         task = queue.receive_nowait()
                     except trio.WouldBlock:
                         break
                     tasks.append(task)
                     rows += task.chunk.rows
-                    if rows > RENDER_BATCH_ROWS:
-                        break
                 frames = await self._render(tasks)
                 try:
                     for task, frame in zip(tasks, frames, strict=True):

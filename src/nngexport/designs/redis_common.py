@@ -206,6 +206,29 @@ def heartbeat(
         pipe.execute()
 
 
+def natural(value: object, default: int | None = None) -> int | None:
+    """A non-negative integer in ASCII digits from a Redis value, else ``default``.
+
+    Anyone who can write to Redis can write anything, so a field nngexport
+    reads back is parsed here, never with a bare ``int()``.
+    """
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) < 20
+    ):
+        return int(value)
+    return default
+
+
 def live_workers(client: Any, keys: Keys) -> list[LiveWorker]:
     """The workers whose liveness key exists; forget the others (two trips)."""
     names = sorted(name.decode() for name in client.smembers(keys.workers))
@@ -225,7 +248,14 @@ def live_workers(client: Any, keys: Keys) -> list[LiveWorker]:
         # The key was set ALIVE_TTL ago at most: its remaining time to live
         # says when, by Redis's own clock.
         age = max(ALIVE_TTL - ttl / 1000, 0.0)
-        live.append(LiveWorker(name, int(value), age))
+        slots = natural(value)
+        if slots is None or slots < 1:
+            logger.warning(
+                "ignoring worker %s: its slots %r are not a number", name, value
+            )
+            gone.append(name)
+            continue
+        live.append(LiveWorker(name, slots, age))
     if gone:
         client.srem(keys.workers, *gone)
     return live
@@ -252,7 +282,7 @@ async def wait_for_workers(
     raise NoWorkersError(
         f"only {len(live)} of {count} worker(s) registered within {timeout:g} s"
         f" in Redis at {bridge.url}; start workers with 'nngexport worker"
-        f" --design DESIGN --redis {bridge.url}'"
+        f" --design DESIGN --redis {bridge.url} --allow PATTERN'"
     )
 
 

@@ -24,6 +24,7 @@ cancelling its nursery, and :meth:`RedisRun.run` raises them as plain
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 import trio
 
 from ..destination import Destination
+from ..drops import Drops
 from ..errors import (
     ChunkFailedError,
     ExportError,
@@ -60,6 +62,9 @@ from .redis_common import (
 from .transport import Check, CoordinatorHalf
 
 logger = logging.getLogger(__name__)
+
+#: Who sent a message that came through Redis, for the drop log.
+_REDIS_PEER = "a Redis client"
 
 #: Seconds between looks at Redis (liveness, claims, dead workers).
 TICK = HEARTBEAT_INTERVAL
@@ -118,8 +123,7 @@ class RedisRun:
         self._workers_lost = 0
         self._recoveries: list[float] = []
         self.redis_restarts = 0
-        self.stray = 0
-        self.malformed = 0
+        self.drops = Drops(logger)
 
     def statistics(self) -> RunStatistics:
         """What this export recovered from so far."""
@@ -224,15 +228,17 @@ class RedisRun:
                 self._kick()
 
     async def _handle(self, frame: bytes) -> None:
+        # Redis names no sender: every drop is one peer's, "a Redis client".
         try:
             message = decode(frame)
         except ProtocolError as exc:
-            self.malformed += 1
-            logger.warning("dropped a malformed result: %s", exc)
+            self.drops.drop("malformed", _REDIS_PEER, exc)
             return
-        if not isinstance(message, Result | Failure) or message.job != self.plan.job:
-            self.stray += 1
-            logger.debug("dropped a stray %s", type(message).__name__)
+        if not isinstance(message, Result | Failure):
+            self.drops.drop("stray", _REDIS_PEER, f"a {type(message).__name__}")
+            return
+        if message.job != self.plan.job:
+            self.drops.drop("stray", _REDIS_PEER, f"a reply for job {message.job!r}")
             return
         now = trio.current_time()
         if isinstance(message, Failure):
@@ -264,7 +270,7 @@ class RedisRun:
                 "dropped a duplicate of chunk %s from %s", message.index, message.worker
             )
         else:
-            self.stray += 1
+            self.drops.drop("stray", _REDIS_PEER, f"a result for chunk {message.index}")
 
     async def _tick(self) -> None:
         while True:
@@ -450,7 +456,9 @@ class RedisCoordinator:
             sink.statistics = run.statistics
             await sink.write_header()
             await run.run()
-            return await sink.commit(started=started)
+            summary = await sink.commit(started=started)
+            dropped = tuple(run.drops.counts().items())
+            return dataclasses.replace(summary, dropped=dropped)
         except BaseException:
             await sink.close()
             raise

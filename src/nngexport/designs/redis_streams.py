@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..wire import Task, decode_as
-from .redis_common import BLOCK_SECONDS, HEARTBEAT_INTERVAL, Keys
+from .redis_common import BLOCK_SECONDS, HEARTBEAT_INTERVAL, Keys, natural
 from .transport import Check, GivenUp, Held
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class StreamsCoordinator:
         for _, fields in entries:
             # A result of a second or later delivery: some worker took the
             # entry over from another (XAUTOCLAIM). Reported by check().
-            if int(fields.get(b"d", b"1")) > 1:
+            if (natural(fields.get(b"d"), 1) or 1) > 1:
                 task = fields.get(b"t", b"")
                 index = self._index.get(task)
                 if index is not None:
@@ -140,7 +140,7 @@ class StreamsCoordinator:
                 task = decode_as(fields.get(b"t", b""), Task)
             except ProtocolError:
                 continue
-            deliveries = int(fields.get(b"deliveries", b"0"))
+            deliveries = natural(fields.get(b"deliveries"), 0)
             check.given_up.append(
                 GivenUp(
                     task.chunk.index,
@@ -231,7 +231,7 @@ class StreamsWorker:
             for entry, _ in claimed:
                 pipe.xpending_range(self._keys.tasks, GROUP, entry, entry, 1)
             limit, *pending = pipe.execute()
-        limit = int(limit or 0)
+        limit = natural(limit, 0) or 0
         keep: list[tuple[bytes, dict[bytes, bytes], int]] = []
         for (entry, fields), info in zip(claimed, pending, strict=True):
             deliveries = int(info[0]["times_delivered"]) if info else 1
