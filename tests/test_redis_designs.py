@@ -330,3 +330,37 @@ async def test_a_redis_design_without_a_url_is_a_usage_error(tmp_path: Path) -> 
             "synthetic:?rows=10", tmp_path / "x.csv", workers=1, design="redis-lists"
         )
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_lists_worker_adopts_a_move_it_never_heard_back_about(
+    redis_server: RedisServer,
+) -> None:
+    """Redis did the BLMOVE (and logged it) but died before replying."""
+    import redis
+
+    from nngexport.designs.redis_lists import ListsWorker
+    from nngexport.plan import Chunk
+    from nngexport.wire import Task, encode
+
+    keys = Keys.of(DEFAULT_PREFIX, "redis-lists")
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        half = ListsWorker(client, keys, "w1")
+        tasks = [
+            encode(Task("job", "synthetic:?rows=10", Chunk(i, i, i + 1, 1)))
+            for i in range(3)
+        ]
+        client.lpush(keys.tasks, *tasks)
+        # The lost move: the descriptor is in our list, and we do not know.
+        lost = client.lmove(keys.tasks, keys.processing("w1"), "RIGHT", "LEFT")
+        adopted = half.take(client, lambda: 2)
+        assert [held.token for held in adopted] == [lost]
+        # Known now: the next take moves fresh ones instead.
+        fresh = half.take(client, lambda: 2)
+        assert sorted(h.task.chunk.index for h in fresh) == [1, 2]
+        for held in [*adopted, *fresh]:
+            half.answer(client, held, b"frame%d" % held.task.chunk.index)
+        assert client.llen(keys.processing("w1")) == 0
+        assert half.take(client, lambda: 2) == []
+    finally:
+        client.close()

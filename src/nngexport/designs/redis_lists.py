@@ -5,6 +5,11 @@
   descriptor is always in exactly one list, whatever dies when.
 - A worker answers in one MULTI/EXEC: ZADD the result to ``PREFIX:results``
   scored by chunk index, and LREM the descriptor from its processing list.
+- A move can happen in Redis and its reply never reach the worker (Redis
+  killed after it wrote the move to its append-only file, before it
+  answered): the descriptor then sits in a live worker's processing list,
+  where no reaper looks. So before each take a worker reads its own list
+  and adopts whatever is there that it does not know it holds.
 - Workers refresh a liveness key with a TTL (shared with every design). The
   coordinator's reaper runs every tick: a worker whose key expired has its
   processing list moved back onto the task list, each item in a MULTI of
@@ -17,6 +22,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -139,8 +146,20 @@ class ListsWorker:
         self._name = name
         client.sadd(keys.processors, name)
         self.malformed = 0
+        # Items of our processing list we know we hold, not yet answered or
+        # left. Answers run in other threads than takes.
+        self._mine: Counter[bytes] = Counter()
+        self._lock = threading.Lock()
 
     def take(self, client: Any, room: Callable[[], int]) -> list[Held]:
+        orphans = self._orphans(client)
+        if orphans:
+            logger.warning(
+                "adopting %d descriptor(s) moved to our processing list whose"
+                " move we never heard back about",
+                len(orphans),
+            )
+            return self._hold(client, orphans[: max(room(), 1)])
         first = client.blmove(
             self._keys.tasks, self._processing, BLOCK_SECONDS, "RIGHT", "LEFT"
         )
@@ -153,21 +172,54 @@ class ListsWorker:
                 for _ in range(more):
                     pipe.lmove(self._keys.tasks, self._processing, "RIGHT", "LEFT")
                 items += [item for item in pipe.execute() if item is not None]
+        return self._hold(client, items)
+
+    def _orphans(self, client: Any) -> list[bytes]:
+        """Items of our processing list beyond those we know we hold."""
+        listed = client.lrange(self._processing, 0, -1)
+        with self._lock:
+            known = Counter(self._mine)
+        orphans = []
+        for item in listed:
+            if known[item] > 0:
+                known[item] -= 1
+            else:
+                orphans.append(bytes(item))
+        return orphans
+
+    def _hold(self, client: Any, items: list[bytes]) -> list[Held]:
         held = []
         for item in items:
             try:
-                held.append(Held(decode_as(item, Task), item))
+                task = decode_as(item, Task)
             except ProtocolError as exc:
                 self.malformed += 1
                 logger.warning("dropped a malformed descriptor: %s", exc)
                 client.lrem(self._processing, 1, item)
+                continue
+            with self._lock:
+                self._mine[item] += 1
+            held.append(Held(task, item))
         return held
 
+    def _forget(self, token: bytes) -> None:
+        with self._lock:
+            if self._mine[token] > 1:
+                self._mine[token] -= 1
+            else:
+                self._mine.pop(token, None)
+
     def answer(self, client: Any, held: Held, frame: bytes) -> None:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._keys.results, {frame: held.task.chunk.index})
-            pipe.lrem(self._processing, 1, held.token)
-            pipe.execute()
+        # Forgotten even when the call fails: if the answer never lands, the
+        # next take adopts the descriptor again (at worst a chunk is rendered
+        # twice, and the coordinator keeps the first result).
+        try:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.zadd(self._keys.results, {frame: held.task.chunk.index})
+                pipe.lrem(self._processing, 1, held.token)
+                pipe.execute()
+        finally:
+            self._forget(held.token)
 
     def renew(self, pipe: Any, held: Sequence[Held]) -> None:
         # The liveness key is the lease; say again that our list exists, in
@@ -180,6 +232,8 @@ class ListsWorker:
                 pipe.lrem(self._processing, 1, h.token)
                 pipe.rpush(self._keys.tasks, h.token)
             pipe.execute()
+        for h in held:
+            self._forget(h.token)
 
     def close(self) -> None:
         """Nothing of its own to close."""
