@@ -114,6 +114,8 @@ class Run:
     rows_doubled: int = 0
     #: ``"kill-worker"`` for a run with a fault, else ``None``.
     fault: str | None = None
+    #: Workers the fault killed (0 if the export ended first).
+    killed: int = 0
     #: Seconds from a lost worker's last sign of life to each re-send.
     recoveries: tuple[float, ...] = ()
     #: Python memory the coordinator held at most, and still held at the
@@ -219,6 +221,7 @@ async def run_case(
         command.append("--trace-allocations")
     server: RedisServer | None = None
     worker_peaks: dict[int, int] = {}
+    killed: list[int] = []
     if design == "nng-tcp":
         command += ["--listen", "tcp://127.0.0.1:0"]
     elif design.startswith("redis-"):
@@ -239,7 +242,7 @@ async def run_case(
             if fault is not None and reference is not None:
                 threshold = FAULT_AT * reference.size
                 nursery.start_soon(
-                    _kill_a_worker, process, part_path(output), threshold
+                    _kill_a_worker, process, part_path(output), threshold, killed
                 )
         redis_peak = await trio.to_thread.run_sync(_redis_peak, server)
     finally:
@@ -280,6 +283,7 @@ async def run_case(
         rows_lost=lost,
         rows_doubled=doubled,
         fault=fault,
+        killed=len(killed),
         recoveries=tuple(record["recoveries"]),
         traced_peak=record.get("traced_peak"),
         traced_retained=record.get("traced_retained"),
@@ -322,11 +326,13 @@ async def _run_process(
     handle.stderr_text = b"".join(chunks).decode(errors="replace")
 
 
-async def _kill_a_worker(process: _Process, part: Path, threshold: float) -> None:
+async def _kill_a_worker(
+    process: _Process, part: Path, threshold: float, killed: list[int]
+) -> None:
     """SIGKILL one of ``process``'s children once ``part`` holds ``threshold`` bytes.
 
     The file's size is the export's own progress, read from outside: a
-    measurement, so it is polled.
+    measurement, so it is polled. The pid killed is appended to ``killed``.
     """
     while process.returncode is None:
         try:
@@ -336,7 +342,9 @@ async def _kill_a_worker(process: _Process, part: Path, threshold: float) -> Non
         if written >= threshold:
             children = _children(process.pid)
             if children:
-                os.kill(random.choice(children), signal.SIGKILL)
+                victim = random.choice(children)
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
                 return
         await trio.sleep(0.01)
 
@@ -621,9 +629,9 @@ def _fault_table(runs: Sequence[Run]) -> list[str]:
         "Recovery is the time from the killed worker's last sign of life to the",
         "re-send of each chunk it held, over every re-sent chunk of the runs.",
         "",
-        "| case | design | runs | identical | lost / doubled rows |"
+        "| case | design | runs | workers killed | identical | lost / doubled rows |"
         " re-issued per run | recovery median / worst s |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for case in dict.fromkeys(r.case for r in hurt):
         for design in dict.fromkeys(r.design for r in hurt if r.case == case):
@@ -641,6 +649,7 @@ def _fault_table(runs: Sequence[Run]) -> list[str]:
             errors = sorted({r.error for r in mine if r.error})
             lines.append(
                 f"| {case.label} | {design} | {len(mine)} |"
+                f" {sum(r.killed for r in mine)} |"
                 f" {_identical(mine)}/{len(mine)} |"
                 f" {sum(r.rows_lost for r in done)} /"
                 f" {sum(r.rows_doubled for r in done)} | {reissued:g} | {recovery} |"
