@@ -42,11 +42,11 @@ import pynng
 import trio
 
 from . import _nng
-from .auth import Sealer, UnauthenticatedError
+from .auth import Sealer
 from .destination import Destination
-from .drops import Drops
 from .endpoints import ListenPlan, bound_url, listen_plan
-from .errors import ExportError, NoWorkersError, ProtocolError
+from .errors import ExportError, NoWorkersError
+from .frames import FrameGate
 from .job import JobPlan, ProgressCallback, plan_job
 from .membership import Membership, WorkerInfo
 from .plan import DEFAULT_CHUNK_ROWS, Chunk
@@ -66,7 +66,6 @@ from .wire import (
     Taken,
     Task,
     Tasks,
-    decode,
     encode,
 )
 
@@ -158,8 +157,7 @@ class Coordinator:
         self._survey_time_set = survey_time
         self._discovering = 0
         self._surveys = 0
-        self._sealer = sealer
-        self._drops = Drops(logger)
+        self._gate = FrameGate(sealer, logger)
 
     @property
     def endpoint(self) -> str:
@@ -176,7 +174,7 @@ class Coordinator:
             surveys=self._surveys,
             workers=len(self._membership.live()),
             slots=self._membership.slots(),
-            **self._drops.counts(),
+            **self._gate.drops.counts(),
         )
 
     async def next_survey(self) -> tuple[WorkerInfo, ...]:
@@ -294,7 +292,7 @@ class Coordinator:
             )
             sink.statistics = run.statistics
             await sink.write_header()
-            before = self._drops.counts()
+            before = self._gate.drops.counts()
             self._active = run
             try:
                 await run.run()
@@ -302,7 +300,7 @@ class Coordinator:
                 self._active = None
                 run.close()
             summary = await sink.commit(started=started)
-            dropped = tuple(self._drops.since(before).items())
+            dropped = tuple(self._gate.drops.since(before).items())
             return dataclasses.replace(summary, dropped=dropped)
         except BaseException:
             await sink.close()
@@ -360,25 +358,20 @@ class Coordinator:
             self._survey_time_set = wanted
 
     def _seal(self, frame: bytes) -> bytes:
-        return frame if self._sealer is None else self._sealer.seal(frame)
+        return self._gate.seal(frame)
 
-    def _open(self, frame: bytes, peer: _nng.Peer) -> Message | None:
-        """The message in ``frame``, or None (counted and logged) if unusable."""
-        try:
-            body = frame if self._sealer is None else self._sealer.open(frame)
-            return decode(body)
-        except UnauthenticatedError as exc:
-            self._drops.drop("unauthenticated", peer, exc)
-        except ProtocolError as exc:
-            self._drops.drop("malformed", peer, exc)
-        return None
+    def _open(self, frame: bytes, peer: object) -> Message | None:
+        return self._gate.open(frame, peer)
+
+    def _stray(self, peer: object, what: str) -> None:
+        self._gate.drops.drop("stray", peer, what)
 
     def _answered(self, frame: bytes, pipe: int | None, peer: _nng.Peer) -> None:
         hello = self._open(frame, peer)
         if hello is None:
             return
         if not isinstance(hello, Hello):
-            self._drops.drop("stray", peer, f"a {type(hello).__name__} on the survey")
+            self._stray(peer, f"a {type(hello).__name__} on the survey")
             return
         now = trio.current_time()
         if self._membership.answered(hello, pipe=pipe, now=now):
@@ -452,15 +445,15 @@ class Coordinator:
             run = self._active
             if not isinstance(message, Result | Failure | Taken | Batch):
                 what = f"a {type(message).__name__} on the result pipeline"
-                self._drops.drop("stray", peer, what)
+                self._stray(peer, what)
                 continue
             if run is None:
-                self._drops.drop("stray", peer, "a reply while no export runs")
+                self._stray(peer, "a reply while no export runs")
                 continue
             items = message.items if isinstance(message, Batch) else (message,)
             for item in items:
                 if item.job != run.job:
-                    self._drops.drop("stray", peer, f"a reply for job {item.job!r}")
+                    self._stray(peer, f"a reply for job {item.job!r}")
                     continue
                 if isinstance(item, Taken):
                     run.taken(item.index, item.worker, now=trio.current_time())
@@ -468,7 +461,7 @@ class Coordinator:
                 try:
                     await run.hand_over(item)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self._drops.drop("stray", peer, "a reply after the export ended")
+                    self._stray(peer, "a reply after the export ended")
 
     def _close(self) -> None:
         _nng.close_all(self._surveyor, self._push, self._pull)

@@ -39,10 +39,10 @@ import trio
 
 from . import _nng
 from .allow import SourcePolicy
-from .auth import Sealer, UnauthenticatedError
-from .drops import Drops
+from .auth import Sealer
 from .endpoints import check_url, resolve
-from .errors import ProtocolError, UsageError
+from .errors import UsageError
+from .frames import FrameGate
 from .job import Outcome, outcome_of, render_task
 from .tls import TlsFiles, check_tls, client_config
 from .wire import (
@@ -54,7 +54,6 @@ from .wire import (
     Taken,
     Task,
     Tasks,
-    decode,
     encode,
     encode_batch,
 )
@@ -125,7 +124,7 @@ class Worker:
         self.slots = slots
         self.name = name
         self.policy = policy
-        self._sealer = sealer
+        self._gate = FrameGate(sealer, logger)
         self._tls = tls
         self.busy = 0
         self._endpoints: _Endpoints | None = None
@@ -136,7 +135,6 @@ class Worker:
         self._rendered = 0
         self._failed = 0
         self._refused = 0
-        self._drops = Drops(logger)
 
     def statistics(self) -> WorkerStatistics:
         """Counters since the worker started."""
@@ -146,22 +144,17 @@ class Worker:
             self._rendered,
             self._failed,
             refused=self._refused,
-            **self._drops.counts(),
+            **self._gate.drops.counts(),
         )
 
     def _seal(self, frame: bytes) -> bytes:
-        return frame if self._sealer is None else self._sealer.seal(frame)
+        return self._gate.seal(frame)
 
     def _open(self, frame: bytes, peer: object) -> Message | None:
-        """The message in ``frame``, or None (counted and logged) if unusable."""
-        try:
-            body = frame if self._sealer is None else self._sealer.open(frame)
-            return decode(body)
-        except UnauthenticatedError as exc:
-            self._drops.drop("unauthenticated", peer, exc)
-        except ProtocolError as exc:
-            self._drops.drop("malformed", peer, exc)
-        return None
+        return self._gate.open(frame, peer)
+
+    def _stray(self, peer: object, what: str) -> None:
+        self._gate.drops.drop("stray", peer, what)
 
     async def _answer_surveys(self, respondent: Any) -> None:
         hostname = socket.gethostname()
@@ -176,9 +169,7 @@ class Worker:
             if survey is None:
                 continue
             if not isinstance(survey, Survey):
-                self._drops.drop(
-                    "stray", peer, f"a {type(survey).__name__} as a survey"
-                )
+                self._stray(peer, f"a {type(survey).__name__} as a survey")
                 continue
             self._surveys += 1
             self._announce(survey)
@@ -279,7 +270,7 @@ class Worker:
                     continue
                 if not isinstance(message, Task | Tasks):
                     what = f"a {type(message).__name__} as a task"
-                    self._drops.drop("stray", peer, what)
+                    self._stray(peer, what)
                     continue
                 batch = message.split() if isinstance(message, Tasks) else [message]
                 try:
