@@ -60,7 +60,6 @@ from .wire import (
     Batch,
     Failure,
     Hello,
-    Message,
     Result,
     Survey,
     Taken,
@@ -323,7 +322,7 @@ class Coordinator:
             )
             self._pace_surveys()
             try:
-                await _nng.send(self._surveyor, self._seal(encode(survey)))
+                await _nng.send(self._surveyor, self._gate.seal(encode(survey)))
             except _nng.CLOSED:
                 return
             self._surveys += 1
@@ -357,21 +356,12 @@ class Coordinator:
             self._surveyor.survey_time = round(wanted * 1000)
             self._survey_time_set = wanted
 
-    def _seal(self, frame: bytes) -> bytes:
-        return self._gate.seal(frame)
-
-    def _open(self, frame: bytes, peer: object) -> Message | None:
-        return self._gate.open(frame, peer)
-
-    def _stray(self, peer: object, what: str) -> None:
-        self._gate.drops.drop("stray", peer, what)
-
     def _answered(self, frame: bytes, pipe: int | None, peer: _nng.Peer) -> None:
-        hello = self._open(frame, peer)
+        hello = self._gate.open(frame, peer)
         if hello is None:
             return
         if not isinstance(hello, Hello):
-            self._stray(peer, f"a {type(hello).__name__} on the survey")
+            self._gate.stray(peer, f"a {type(hello).__name__} on the survey")
             return
         now = trio.current_time()
         if self._membership.answered(hello, pipe=pipe, now=now):
@@ -396,7 +386,9 @@ class Coordinator:
             if self._active is None or self._active.job != first.job:
                 continue  # left in the queue by a run that is over
             batch = self._batch_after(first)
-            frame = self._seal(encode(Tasks(first.job, first.source, tuple(batch))))
+            frame = self._gate.seal(
+                encode(Tasks(first.job, first.source, tuple(batch)))
+            )
             while True:
                 try:
                     await _nng.send(self._push, frame)
@@ -432,28 +424,20 @@ class Coordinator:
         return batch
 
     async def _receive_loop(self) -> None:
-        while True:
-            try:
-                frame, _, peer = await _nng.recv_from(self._pull)
-            except pynng.Timeout:
-                continue
-            except _nng.CLOSED:
-                return
-            message = self._open(frame, peer)
-            if message is None:
-                continue
+        while received := await self._gate.receive(self._pull):
+            message, peer = received
             run = self._active
             if not isinstance(message, Result | Failure | Taken | Batch):
                 what = f"a {type(message).__name__} on the result pipeline"
-                self._stray(peer, what)
+                self._gate.stray(peer, what)
                 continue
             if run is None:
-                self._stray(peer, "a reply while no export runs")
+                self._gate.stray(peer, "a reply while no export runs")
                 continue
             items = message.items if isinstance(message, Batch) else (message,)
             for item in items:
                 if item.job != run.job:
-                    self._stray(peer, f"a reply for job {item.job!r}")
+                    self._gate.stray(peer, f"a reply for job {item.job!r}")
                     continue
                 if isinstance(item, Taken):
                     run.taken(item.index, item.worker, now=trio.current_time())
@@ -461,7 +445,7 @@ class Coordinator:
                 try:
                     await run.hand_over(item)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self._stray(peer, "a reply after the export ended")
+                    self._gate.stray(peer, "a reply after the export ended")
 
     def _close(self) -> None:
         _nng.close_all(self._surveyor, self._push, self._pull)

@@ -9,7 +9,11 @@ must decode. A frame that fails either is dropped and counted (see
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import pynng
+
+from . import _nng
 from .auth import Sealer, UnauthenticatedError
 from .drops import Drops
 from .errors import ProtocolError
@@ -39,3 +43,25 @@ class FrameGate:
         except ProtocolError as exc:
             self.drops.drop("malformed", sender, exc)
         return None
+
+    def stray(self, sender: object, what: str) -> None:
+        """Count (and log) a valid message from ``sender`` that nobody wants."""
+        self.drops.drop("stray", sender, what)
+
+    async def receive(self, sock: Any) -> tuple[Message, _nng.Peer] | None:
+        """The next usable message on ``sock`` and its sender; None once closed.
+
+        Receive timeouts (see :mod:`nngexport._nng`) are waited out, and
+        frames that do not open are dropped, so a loop over this sees only
+        messages.
+        """
+        while True:
+            try:
+                frame, _, peer = await _nng.recv_from(sock)
+            except pynng.Timeout:
+                continue
+            except _nng.CLOSED:
+                return None
+            message = self.open(frame, peer)
+            if message is not None:
+                return message, peer

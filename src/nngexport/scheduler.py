@@ -288,14 +288,14 @@ class Scheduler:
     def _may_refill(self, limit: int) -> bool:
         """Whether fresh chunks may go out now, up to ``limit``."""
         room = limit - self._next_fresh
-        if room == 1:
-            # The burst ends with this chunk; the next starts when there is
-            # room for a quarter window again.
-            refilling, self._refilling = self._refilling, False
-            return refilling or self._burst_due(room, limit)
         if not self._refilling:
             self._refilling = self._burst_due(room, limit)
-        return self._refilling
+        if not self._refilling:
+            return False
+        # The burst ends with the chunk that fills the window; the next
+        # starts when there is room for a quarter window again.
+        self._refilling = room > 1
+        return True
 
     def _burst_due(self, room: int, limit: int) -> bool:
         return (

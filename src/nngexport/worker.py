@@ -49,7 +49,6 @@ from .wire import (
     MAX_BATCH,
     MAX_INDEXES,
     Hello,
-    Message,
     Survey,
     Taken,
     Task,
@@ -147,29 +146,13 @@ class Worker:
             **self._gate.drops.counts(),
         )
 
-    def _seal(self, frame: bytes) -> bytes:
-        return self._gate.seal(frame)
-
-    def _open(self, frame: bytes, peer: object) -> Message | None:
-        return self._gate.open(frame, peer)
-
-    def _stray(self, peer: object, what: str) -> None:
-        self._gate.drops.drop("stray", peer, what)
-
     async def _answer_surveys(self, respondent: Any) -> None:
         hostname = socket.gethostname()
-        while True:
-            try:
-                frame, _, peer = await _nng.recv_from(respondent)
-            except pynng.Timeout:
-                continue  # no survey for a while: no coordinator yet
-            except _nng.CLOSED:
-                return
-            survey = self._open(frame, peer)
-            if survey is None:
-                continue
+        # A receive timeout there means no survey for a while: no coordinator.
+        while received := await self._gate.receive(respondent):
+            survey, peer = received
             if not isinstance(survey, Survey):
-                self._stray(peer, f"a {type(survey).__name__} as a survey")
+                self._gate.stray(peer, f"a {type(survey).__name__} as a survey")
                 continue
             self._surveys += 1
             self._announce(survey)
@@ -184,7 +167,7 @@ class Worker:
                 held[:MAX_INDEXES],
             )
             try:
-                await _nng.send(respondent, self._seal(encode(hello)))
+                await _nng.send(respondent, self._gate.seal(encode(hello)))
             except pynng.BadState:
                 continue  # that survey is over; answer the next one
             except _nng.CLOSED:
@@ -258,19 +241,11 @@ class Worker:
         # Never waits for anything but the next descriptor: a descriptor left
         # unread in the socket is one the coordinator cannot know we have.
         async with outbox:
-            while True:
-                try:
-                    frame, _, peer = await _nng.recv_from(tasks)
-                except pynng.Timeout:
-                    continue
-                except _nng.CLOSED:
-                    return
-                message = self._open(frame, peer)
-                if message is None:
-                    continue
+            while received := await self._gate.receive(tasks):
+                message, peer = received
                 if not isinstance(message, Task | Tasks):
                     what = f"a {type(message).__name__} as a task"
-                    self._stray(peer, what)
+                    self._gate.stray(peer, what)
                     continue
                 batch = message.split() if isinstance(message, Tasks) else [message]
                 try:
@@ -299,7 +274,7 @@ class Worker:
                         break
                     replies.append(reply)
                     size += len(reply.frame)
-                sent = await _send_patiently(results, self._seal(_pack(replies)))
+                sent = await _send_patiently(results, self._gate.seal(_pack(replies)))
                 for reply in replies:
                     if reply.answers is not None:
                         self._held.discard(reply.answers)
