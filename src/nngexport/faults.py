@@ -6,9 +6,9 @@ a chosen fraction of the chunks is written, hurts one worker chosen at
 random:
 
 - ``kill``: SIGKILL. Its connection drops; its chunks must be re-issued.
-- ``stop``: SIGSTOP, then SIGCONT once its chunks were re-issued. It stops
-  answering surveys, loses its leases, and its late results must be dropped
-  as duplicates.
+- ``stop``: SIGSTOP, then SIGCONT once the coordinator counted it lost (it
+  stopped answering surveys) and so re-issued its chunks. Its late results
+  must be dropped as duplicates.
 
 The output is then compared, row by row, with an in-process export of the
 same table.
@@ -181,13 +181,16 @@ async def run_trial(
         output = Path(scratch, "output.csv")
         await export_in_process(source, reference, chunk_rows=chunk_rows)
         reached = trio.Event()
-        reissued = trio.Event()
+        noticed = trio.Event()
 
         def watch(progress: Progress) -> None:
             if progress.chunks_done >= threshold:
                 reached.set()
-            if progress.reissued:
-                reissued.set()
+            # Not on the first re-issue: a descriptor nobody acknowledged
+            # comes back sooner than a stall is noticed, and resuming the
+            # worker then would hide the stall.
+            if progress.workers_lost:
+                noticed.set()
 
         async with (
             open_coordinator() as coordinator,
@@ -204,9 +207,9 @@ async def run_trial(
                     return
                 victim.send_signal(signal.SIGSTOP)
                 try:
-                    # Resume it once its chunks went elsewhere, or when the
-                    # export ends (it may have held nothing).
-                    await reissued.wait()
+                    # Resume it once it was counted lost, or when the export
+                    # ends (it may have held nothing).
+                    await noticed.wait()
                 finally:
                     victim.send_signal(signal.SIGCONT)
 
