@@ -86,6 +86,36 @@ async def wait_until(predicate: Callable[[], bool], *, timeout: float = 10) -> N
             await trio.sleep(POLL_INTERVAL)
 
 
+class Lines:
+    """Whole lines from a child's pipe, however the kernel splits its writes.
+
+    One ``receive_some`` returns whatever has arrived: ``print("ready")`` can
+    come as ``b"ready"`` and then ``b"\\n"``, so a test reads lines, not reads.
+    """
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._pending = b""
+
+    async def line(self) -> bytes:
+        """The next line without its newline; what is left at end of file."""
+        while b"\n" not in self._pending:
+            data = await self._stream.receive_some()
+            if not data:
+                line, self._pending = self._pending, b""
+                return line
+            self._pending += data
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line
+
+    async def rest(self) -> bytes:
+        """Everything up to end of file."""
+        while data := await self._stream.receive_some():
+            self._pending += data
+        rest, self._pending = self._pending, b""
+        return rest
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie."""
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from .conftest import NNGEXPORT, alive, wait_until
+from .conftest import NNGEXPORT, Lines, alive, wait_until
 from .redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -195,7 +195,7 @@ async def test_a_worker_exits_cleanly_on_sigterm(ipc_url: str) -> None:
             worker.send_signal(signal.SIGTERM)
             assert await worker.wait() == 128 + signal.SIGTERM
             assert worker.stderr is not None
-            err = await worker.stderr.receive_some()
+            err = await Lines(worker.stderr).rest()
     assert err.decode().strip() == "nngexport: stopped by SIGTERM"
 
 

@@ -31,7 +31,7 @@ from nngexport.sink import export_in_process, prepare
 from nngexport.sources import open_source
 from nngexport.wire import Result, encode
 
-from .conftest import NNGEXPORT, wait_until
+from .conftest import NNGEXPORT, Lines, wait_until
 from .pki import Authority
 
 SOURCE = "synthetic:?rows=40000&seed=11"
@@ -152,6 +152,7 @@ async def test_a_rogue_peer_on_every_socket_changes_nothing(tmp_path: Path) -> N
             )
             assert rogue.stdout is not None
             assert rogue.stdin is not None
+            said = Lines(rogue.stdout)
             try:
                 destination = await prepare(plan, tmp_path / "out.csv", resume=False)
                 async with trio.open_nursery() as nursery:
@@ -168,8 +169,8 @@ async def test_a_rogue_peer_on_every_socket_changes_nothing(tmp_path: Path) -> N
                         )
 
                     nursery.start_soon(run)
-                    said = await rogue.stdout.receive_some()
-                    assert said.startswith(b"ready"), said
+                    first = await said.line()
+                    assert first == b"ready", first
                     gate.set()
                 # Keyless garbage and forgeries alike fail the HMAC check: the
                 # 5 on the result pipeline (where nothing is dropped unread),
@@ -185,7 +186,7 @@ async def test_a_rogue_peer_on_every_socket_changes_nothing(tmp_path: Path) -> N
             finally:
                 gate.set()
                 await rogue.stdin.aclose()
-                report = await rogue.stdout.receive_some()
+                report = await said.rest()
                 await rogue.wait()
     assert rogue.returncode == 0
     assert report.startswith(b"took "), report
