@@ -39,6 +39,9 @@ from .progress import ExportSummary, Progress
 from .sink import export_in_process
 
 FAULTS = ("kill", "stop")
+#: How long a stall trial holds its last write for a resumed worker's late
+#: answer; it comes within milliseconds of the resume, unless it is lost.
+LATE_ANSWER_TIMEOUT = 30.0
 
 _T = TypeVar("_T")
 
@@ -128,6 +131,21 @@ def slow_disk(seconds: float) -> Iterator[threading.Event]:
         yield stalled
 
 
+@contextmanager
+def _before_writing_the_end(size: int, hook: Callable[[], None]) -> Iterator[None]:
+    """Within the block, ``hook()`` runs in the writer's thread before the write
+    that makes an output ``size`` bytes long."""
+    write = AtomicOutput.write
+
+    def hooked_write(output: AtomicOutput, data: bytes) -> None:
+        if output.bytes_written + len(data) == size:
+            hook()
+        write(output, data)
+
+    with patch.object(AtomicOutput, "write", hooked_write):
+        yield
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -179,11 +197,14 @@ async def run_trial(
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         reference = Path(scratch, "reference.csv")
         output = Path(scratch, "output.csv")
-        await export_in_process(source, reference, chunk_rows=chunk_rows)
+        expected = await export_in_process(source, reference, chunk_rows=chunk_rows)
         reached = trio.Event()
         noticed = trio.Event()
+        latest: list[Progress] = []
+        late = threading.Event()
 
         def watch(progress: Progress) -> None:
+            latest[:] = [progress]
             if progress.chunks_done >= threshold:
                 reached.set()
             # Not on the first re-issue: a descriptor nobody acknowledged
@@ -191,6 +212,15 @@ async def run_trial(
             # worker then would hide the stall.
             if progress.workers_lost:
                 noticed.set()
+            if progress.duplicates:
+                late.set()
+
+        def last_write_waits() -> None:
+            # A re-issued chunk has two holders, and both answer: the slower
+            # answer is a duplicate. Unless the export ends first, so hold
+            # its last write until that answer came, to test it is dropped.
+            if fault == "stop" and latest and latest[0].reissued:
+                late.wait(timeout=LATE_ANSWER_TIMEOUT)
 
         async with (
             open_coordinator() as coordinator,
@@ -213,16 +243,17 @@ async def run_trial(
                 finally:
                     victim.send_signal(signal.SIGCONT)
 
-            summary = await beside(
-                lambda: coordinator.export(
-                    source,
-                    output,
-                    chunk_rows=chunk_rows,
-                    min_workers=workers,
-                    on_progress=watch,
-                ),
-                hurt,
-            )
+            with _before_writing_the_end(expected.bytes, last_write_waits):
+                summary = await beside(
+                    lambda: coordinator.export(
+                        source,
+                        output,
+                        chunk_rows=chunk_rows,
+                        min_workers=workers,
+                        on_progress=watch,
+                    ),
+                    hurt,
+                )
         identical, lost, doubled = await trio.to_thread.run_sync(
             _check, reference, output
         )

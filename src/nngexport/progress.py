@@ -8,7 +8,9 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A progress event, sent each time chunks are written to the output.
+    """A progress event, sent each time chunks are written to the output, and
+    when a recovery counter (``reissued``, ``duplicates``, ``workers_lost``)
+    changes between writes.
 
     Attributes:
         chunks_done: Chunks written so far.

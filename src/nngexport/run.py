@@ -137,6 +137,7 @@ class ExportRun:
         for index in lost:
             self._recovering[index] = since if since is not None else now
         self._check_failure()
+        self._sink.report_recovery()
         self._kick()
 
     async def hand_over(self, message: Result | Failure) -> None:
@@ -159,6 +160,7 @@ class ExportRun:
             )
             self._scheduler.fail(message.index, message.worker, message.error, now=now)
             self._check_failure()
+            self._sink.report_recovery()
             self._kick()
             return
         outcome = self._scheduler.complete(
@@ -168,6 +170,7 @@ class ExportRun:
             logger.info(
                 "dropped a duplicate of chunk %s from %s", message.index, message.worker
             )
+            self._sink.report_recovery()
             return
         if outcome is Outcome.UNKNOWN:
             logger.warning(
@@ -214,6 +217,7 @@ class ExportRun:
                 ", ".join(map(str, expired)),
             )
         self._check_failure()
+        self._sink.report_recovery()
         self._kick()
 
     # -- the run itself -----------------------------------------------------

@@ -41,6 +41,7 @@ class OrderedSink:
         self._output = destination.output
         self._assembler = Assembler(len(plan.chunks), start=destination.start)
         self._on_progress = on_progress
+        self._recovery_reported = (0, 0, 0)
         self._rows_of: dict[int, int] = {}
         # First send of each chunk not yet written, and how long chunks took.
         self._sent_at: dict[int, float] = {}
@@ -112,9 +113,23 @@ class OrderedSink:
             sent = self._sent_at.pop(done, None)
             if sent is not None:
                 self.latency.add(now - sent)
-        if self._on_progress is not None:
-            self._on_progress(self.progress())
+        self._report(self.progress())
         return verdicts
+
+    def report_recovery(self) -> None:
+        """Send a progress event if a recovery counter moved since the last one.
+
+        Re-issues, duplicates and lost workers are news even when no chunk
+        was written, so the run calls this whenever it may have changed them.
+        """
+        progress = self.progress()
+        if _recovery(progress) != self._recovery_reported:
+            self._report(progress)
+
+    def _report(self, progress: Progress) -> None:
+        self._recovery_reported = _recovery(progress)
+        if self._on_progress is not None:
+            self._on_progress(progress)
 
     def progress(self) -> Progress:
         """A progress event for the current state."""
@@ -201,3 +216,7 @@ async def export_in_process(
     except BaseException:
         await sink.close()
         raise
+
+
+def _recovery(progress: Progress) -> tuple[int, int, int]:
+    return progress.reissued, progress.duplicates, progress.workers_lost

@@ -250,6 +250,7 @@ class RedisRun:
             )
             self._scheduler.fail(message.index, message.worker, message.error, now=now)
             self._check_failure()
+            self._sink.report_recovery()
             return
         outcome = self._scheduler.complete(
             message.index, message.worker, now=now, size=len(message.data)
@@ -269,6 +270,7 @@ class RedisRun:
             logger.info(
                 "dropped a duplicate of chunk %s from %s", message.index, message.worker
             )
+            self._sink.report_recovery()
         else:
             self.drops.drop("stray", _REDIS_PEER, f"a result for chunk {message.index}")
 
@@ -310,6 +312,7 @@ class RedisRun:
                     if since is not None:
                         self._recoveries.append(now - since)
             self._check_failure()
+            self._sink.report_recovery()
             self._kick()
 
     def _look(self, client: Any, in_flight: list[int]) -> _Look:
