@@ -27,7 +27,7 @@ def test_any_arrival_order_assembles_to_the_same_bytes(
 ) -> None:
     total, sequence = case
     assembler = Assembler(total)
-    written: list[bytes] = []
+    written: list[bytes | memoryview] = []
     for index in sequence:
         written.extend(assembler.add(index, _payload(index)).ready)
     assert b"".join(written) == b"".join(_payload(i) for i in range(total))

@@ -33,7 +33,7 @@ class Offer:
     """The outcome of :meth:`Assembler.add`: the verdict, and bytes now ready."""
 
     verdict: Verdict
-    ready: tuple[bytes, ...] = ()
+    ready: tuple[bytes | memoryview, ...] = ()
 
 
 class Assembler:
@@ -47,7 +47,7 @@ class Assembler:
         self._total = total
         # Chunks before ``start`` are in the file already (a resumed export).
         self._next = start
-        self._early: dict[int, bytes] = {}
+        self._early: dict[int, bytes | memoryview] = {}
         self.duplicates = 0
 
     @property
@@ -74,7 +74,7 @@ class Assembler:
         """Whether chunk ``index`` was already accepted."""
         return index < self._next or index in self._early
 
-    def add(self, index: int, data: bytes) -> Offer:
+    def add(self, index: int, data: bytes | memoryview) -> Offer:
         """Offer chunk ``index``; return the verdict and what can be written now."""
         if not 0 <= index < self._total:
             return Offer(Verdict.OUT_OF_RANGE)

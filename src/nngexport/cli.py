@@ -472,7 +472,7 @@ async def _worker(args: argparse.Namespace) -> int:
         tls.read()
     async with trio.open_nursery() as nursery:
         if args.exit_on_stdin_eof:
-            nursery.start_soon(_cancel_on_stdin_eof, nursery.cancel_scope)
+            nursery.start_soon(_exit_on_stdin_eof)
         if args.connect is not None:
             await serve_worker(
                 args.connect,
@@ -494,14 +494,21 @@ async def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel_on_stdin_eof(scope: trio.CancelScope) -> None:
-    # The coordinator that started us holds the other end; when it exits or
-    # dies, the kernel closes it and we read end-of-file.
+async def _exit_on_stdin_eof() -> None:
+    # The coordinator that started us holds the other end; when it is done
+    # or dies, the kernel closes it and we read end-of-file. Nothing we hold
+    # is of use to anyone then, so exit at once: a graceful stop waits for
+    # every socket loop's timeout, which cost each export about 0.4 s at its
+    # end. The process's exit closes the sockets, so no NNG operation is
+    # cancelled or closed under a pending one (see nngexport._nng).
     stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     async with stream:
         while await stream.receive_some():
             pass
-    scope.cancel()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def _bench(args: argparse.Namespace) -> int:

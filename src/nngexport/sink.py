@@ -80,12 +80,12 @@ class OrderedSink:
         if index >= self.written:
             self._sent_at.setdefault(index, now)
 
-    async def deliver(self, index: int, rows: int, data: bytes) -> Verdict:
+    async def deliver(self, index: int, rows: int, data: bytes | memoryview) -> Verdict:
         """Offer chunk ``index`` (``rows`` rows of CSV ``data``)."""
         return (await self.deliver_many([(index, rows, data)]))[0]
 
     async def deliver_many(
-        self, chunks: Sequence[tuple[int, int, bytes]]
+        self, chunks: Sequence[tuple[int, int, bytes | memoryview]]
     ) -> list[Verdict]:
         """Offer several ``(index, rows, data)`` chunks; write what is ready at once.
 
@@ -93,7 +93,7 @@ class OrderedSink:
         the hop, not the write, is what costs.
         """
         verdicts: list[Verdict] = []
-        ready: list[bytes] = []
+        ready: list[bytes | memoryview] = []
         first = self.written
         for index, rows, data in chunks:
             offer = self._assembler.add(index, data)

@@ -121,7 +121,8 @@ class Result:
     index: int
     worker: str
     rows: int
-    data: bytes
+    #: A decoded Result's data is a read-only view into the frame it came in.
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ _BATCHED: Final = (Taken, Result, Failure)
 def encode(message: Message) -> bytes:
     """Encode ``message`` as one frame."""
     kind = _KIND_OF[type(message)]
-    payload = b""
+    payload: bytes | memoryview = b""
     header: dict[str, Any]
     match message:
         case Survey(job, tasks, results):
@@ -277,7 +278,8 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
             fields.integer("index", low=0),
             fields.text("worker"),
             fields.integer("rows", low=0),
-            bytes(payload),
+            # A view into the frame, not a copy of it: the CSV is the bulk.
+            payload.toreadonly(),
         )
     if kind == 5:
         fields.expect("job", "index", "worker", "error")
