@@ -32,6 +32,7 @@ from .designs.redis_common import DEFAULT_PREFIX, RedisBridge
 from .designs.redis_worker import serve_redis_worker
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
+from .malloc import fix_mmap_threshold
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
 from .scheduler import MAX_ATTEMPTS
@@ -332,6 +333,7 @@ def _add_design_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nngexport`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    fix_mmap_threshold()
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format=f"{PROG}: %(levelname)s %(name)s: %(message)s",

@@ -38,7 +38,7 @@ class Destination:
     journal: Journal
     start: int
 
-    def write(self, data: bytes, *, chunks_done: int) -> None:
+    def write(self, data: bytes | memoryview, *, chunks_done: int) -> None:
         """Append ``data`` and record that ``chunks_done`` chunks are in the file."""
         self.output.write(data)
         self.journal.record(

@@ -167,7 +167,7 @@ class AtomicOutput:
         self._hash = digest
         self._file: BinaryIO | None = file
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` to the part file and hand it to the operating system."""
         if self._file is None:
             raise OutputError(f"output {str(self.path)!r} is already closed")

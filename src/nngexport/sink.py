@@ -72,7 +72,7 @@ class OrderedSink:
         if self._destination.start == 0:
             await trio.to_thread.run_sync(self._write, render_header(self.plan.columns))
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         self._destination.write(data, chunks_done=self.written)
 
     def mark_sent(self, index: int, *, now: float) -> None:
@@ -107,7 +107,9 @@ class OrderedSink:
             return verdicts
         for done in range(first, self.written):
             self.rows_written += self._rows_of.pop(done)
-        await trio.to_thread.run_sync(self._write, b"".join(ready))
+        # One chunk alone is written as it came: joining would copy it.
+        data = ready[0] if len(ready) == 1 else b"".join(ready)
+        await trio.to_thread.run_sync(self._write, data)
         now = trio.current_time()
         for done in range(first, self.written):
             sent = self._sent_at.pop(done, None)
