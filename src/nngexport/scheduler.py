@@ -54,8 +54,11 @@ QUEUED_PER_SLOT = 1
 MIN_WINDOW = 2
 #: Once result sizes are known, the window may grow until this many bytes of
 #: results are in flight or buffered: small chunks then keep workers busy
-#: (and batches full) instead of waiting a round trip each.
-BYTES_IN_FLIGHT = 16 * 2**20
+#: (and batches full) instead of waiting a round trip each. It sets the
+#: coordinator's peak memory too: at 16 MiB a 10 M-row export peaked 6 MiB
+#: (12%) above a 1 M-row one, at 8 MiB 1.5 MiB (3%), for about 9% of the
+#: 64 KiB transport's throughput (docs/benchmarks.md).
+BYTES_IN_FLIGHT = 8 * 2**20
 #: ... but never beyond this many chunks per slot.
 MAX_PER_SLOT = 128
 #: A window this large is refilled in bursts: fresh chunks go out only once a
