@@ -11,10 +11,8 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from unittest.mock import patch
 
 import pynng
 import pytest
@@ -23,6 +21,7 @@ import trio
 from nngexport import open_coordinator, serve_worker
 from nngexport.auth import Sealer
 from nngexport.errors import ChunkFailedError, NoWorkersError
+from nngexport.faults import before_each_write
 from nngexport.job import plan_job
 from nngexport.local import open_local_workers
 from nngexport.output import AtomicOutput
@@ -105,18 +104,14 @@ async def test_shared_secret_export_is_identical_and_keyless_peers_are_dropped(
     assert dict(summary.dropped).keys() == {"malformed", "unauthenticated", "stray"}
 
 
-@contextmanager
-def _writes_held_until(gate: threading.Event) -> Iterator[None]:
+def _writes_held_until(gate: threading.Event) -> AbstractContextManager[None]:
     """The first chunk's write waits for ``gate``: the export cannot end sooner."""
-    write = AtomicOutput.write
 
-    def held_write(output: AtomicOutput, data: bytes) -> None:
+    def hold(output: AtomicOutput, data: bytes | memoryview) -> None:
         if output.bytes_written:
             gate.wait(timeout=30)
-        write(output, data)
 
-    with patch.object(AtomicOutput, "write", held_write):
-        yield
+    return before_each_write(hold)
 
 
 async def test_a_rogue_peer_on_every_socket_changes_nothing(tmp_path: Path) -> None:

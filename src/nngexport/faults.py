@@ -111,6 +111,25 @@ async def beside(
 
 
 @contextmanager
+def before_each_write(
+    hook: Callable[[AtomicOutput, bytes | memoryview], None],
+) -> Iterator[None]:
+    """Within the block, ``hook(output, data)`` runs before each write to any output.
+
+    It runs in the writer's thread, so a hook that blocks holds the writer and
+    not the event loop: the way faults and tests stall, pace or watch a disk.
+    """
+    write = AtomicOutput.write
+
+    def hooked_write(output: AtomicOutput, data: bytes | memoryview) -> None:
+        hook(output, data)
+        write(output, data)
+
+    with patch.object(AtomicOutput, "write", hooked_write):
+        yield
+
+
+@contextmanager
 def slow_disk(seconds: float) -> Iterator[threading.Event]:
     """Within the block, the first write of a chunk to any output takes ``seconds``.
 
@@ -119,31 +138,14 @@ def slow_disk(seconds: float) -> Iterator[threading.Event]:
     set when the stall begins. The header's write is not stalled.
     """
     stalled = threading.Event()
-    write = AtomicOutput.write
 
-    def stalling_write(output: AtomicOutput, data: bytes) -> None:
+    def stall(output: AtomicOutput, data: bytes | memoryview) -> None:
         if output.bytes_written and not stalled.is_set():
             stalled.set()
             threading.Event().wait(seconds)
-        write(output, data)
 
-    with patch.object(AtomicOutput, "write", stalling_write):
+    with before_each_write(stall):
         yield stalled
-
-
-@contextmanager
-def _before_writing_the_end(size: int, hook: Callable[[], None]) -> Iterator[None]:
-    """Within the block, ``hook()`` runs in the writer's thread before the write
-    that makes an output ``size`` bytes long."""
-    write = AtomicOutput.write
-
-    def hooked_write(output: AtomicOutput, data: bytes) -> None:
-        if output.bytes_written + len(data) == size:
-            hook()
-        write(output, data)
-
-    with patch.object(AtomicOutput, "write", hooked_write):
-        yield
 
 
 def _seconds(value: float | None) -> str:
@@ -215,11 +217,12 @@ async def run_trial(
             if progress.duplicates:
                 late.set()
 
-        def last_write_waits() -> None:
+        def last_write_waits(output: AtomicOutput, data: bytes | memoryview) -> None:
             # A re-issued chunk has two holders, and both answer: the slower
             # answer is a duplicate. Unless the export ends first, so hold
             # its last write until that answer came, to test it is dropped.
-            if fault == "stop" and latest and latest[0].reissued:
+            last = output.bytes_written + len(data) == expected.bytes
+            if last and fault == "stop" and latest and latest[0].reissued:
                 late.wait(timeout=LATE_ANSWER_TIMEOUT)
 
         async with (
@@ -243,7 +246,7 @@ async def run_trial(
                 finally:
                     victim.send_signal(signal.SIGCONT)
 
-            with _before_writing_the_end(expected.bytes, last_write_waits):
+            with before_each_write(last_write_waits):
                 summary = await beside(
                     lambda: coordinator.export(
                         source,
