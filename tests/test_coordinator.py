@@ -11,6 +11,7 @@ import trio
 
 from nngexport import (
     ChunkFailedError,
+    ExportError,
     NoWorkersError,
     open_coordinator,
     serve_worker,
@@ -66,6 +67,25 @@ async def test_one_coordinator_runs_exports_one_after_another(tmp_path: Path) ->
             nursery.cancel_scope.cancel()
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert worker.statistics().rendered == 32
+
+
+async def test_after_its_last_export_a_coordinator_refuses_another(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(30):
+        async with (
+            open_coordinator("inproc://lib-last") as coordinator,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(ANY_SOURCE_WORKER, coordinator.endpoint)
+            await coordinator.export(
+                SOURCE, tmp_path / "a.csv", chunk_rows=250, last=True
+            )
+            with pytest.raises(ExportError, match="has run its last export"):
+                await coordinator.export(SOURCE, tmp_path / "b.csv", chunk_rows=250)
+            nursery.cancel_scope.cancel()
+    assert (tmp_path / "a.csv").read_bytes() == await _reference(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "ref.csv"]
 
 
 async def test_a_worker_that_starts_before_the_coordinator_is_found(

@@ -14,8 +14,9 @@ import pytest
 import trio
 
 from nngexport import Progress, export_in_process, open_local_workers, run_export
+from nngexport.defaults import DEFAULT_PREFIX
 from nngexport.designs import REDIS_DESIGNS
-from nngexport.designs.redis_common import DEFAULT_PREFIX, Keys, RedisUnavailable
+from nngexport.designs.redis_common import Keys, RedisUnavailable
 from nngexport.designs.redis_coordinator import open_redis_coordinator
 from nngexport.errors import ChunkFailedError, UsageError
 from nngexport.faults import beside, slow_disk

@@ -9,14 +9,9 @@ import trio
 
 from .allow import pattern_for
 from .auth import Sealer
-from .coordinator import (
-    DISCOVER_TIMEOUT,
-    WORKER_TIMEOUT,
-    Coordinator,
-    open_coordinator,
-)
+from .coordinator import Coordinator, open_coordinator
+from .defaults import DEFAULT_PREFIX, DISCOVER_TIMEOUT, MAX_ATTEMPTS, WORKER_TIMEOUT
 from .designs import check_design
-from .designs.redis_common import DEFAULT_PREFIX
 from .designs.redis_coordinator import RedisCoordinator, open_redis_coordinator
 from .destination import check_destination
 from .errors import UsageError
@@ -24,7 +19,6 @@ from .job import ProgressCallback, check_source, plan_job
 from .local import open_local_workers
 from .plan import DEFAULT_CHUNK_ROWS
 from .progress import ExportSummary
-from .scheduler import MAX_ATTEMPTS
 from .sink import export_in_process, prepare
 from .tls import TlsFiles, is_tls
 
@@ -157,6 +151,8 @@ async def run_export(
             worker_timeout=worker_timeout,
             max_attempts=max_attempts,
             on_progress=on_progress,
+            # Ours alone: it may wind down while the file is committed.
+            last=True,
         )
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import trio
 
+from .defaults import BENCH_BEGIN, BENCH_END, BENCH_FAULTS, WORKLOADS
 from .demo import demo_source_url
 from .demo_data import ensure_demo_database
 from .designs.redis_server import RedisServer
@@ -44,22 +45,6 @@ from .errors import OutputError, UsageError
 from .output import part_path
 from .terminal import peak_rss_of
 
-#: The designs a bench compares, the in-process reference first.
-BENCH_DESIGNS = (
-    "in-process",
-    "nng-ipc",
-    "nng-tcp",
-    "redis-pubsub",
-    "redis-streams",
-    "redis-lists",
-)
-#: The workloads it knows.
-WORKLOADS = ("realistic", "transport", "control", "sweep", "memory")
-#: The faults a bench can inject.
-BENCH_FAULTS = ("kill-worker",)
-#: The lines between which ``--report`` replaces a file's text.
-BENCH_BEGIN = "<!-- nngexport bench: begin -->"
-BENCH_END = "<!-- nngexport bench: end -->"
 #: The workloads whose cases a fault run repeats.
 FAULT_WORKLOADS = ("realistic",)
 #: Workloads run once whatever the repeat count, and never traced: their

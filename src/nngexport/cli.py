@@ -17,28 +17,39 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
-from .allocations import AllocationTrace
+# Only what the parser and `nngexport worker` need is imported here: every
+# local worker runs this module, and the coordinator, the bench and the
+# Redis designs' code would cost each one about 0.1 s to import. The other
+# commands import theirs when they run.
 from .allow import SourcePolicy
-from .api import run_export
 from .auth import SECRET_ENV, SECRET_FILE_ENV, Sealer, load_secret
-from .bench import BENCH_BEGIN, BENCH_DESIGNS, BENCH_END, BENCH_FAULTS, WORKLOADS, Run
-from .coordinator import DISCOVER_TIMEOUT, WORKER_TIMEOUT
+from .defaults import (
+    BENCH_BEGIN,
+    BENCH_DESIGNS,
+    BENCH_END,
+    BENCH_FAULTS,
+    DEFAULT_PREFIX,
+    DISCOVER_TIMEOUT,
+    MAX_ATTEMPTS,
+    WORKER_TIMEOUT,
+    WORKLOADS,
+)
 from .designs import DESIGNS, check_design
-from .designs.redis_common import DEFAULT_PREFIX, RedisBridge
-from .designs.redis_worker import serve_redis_worker
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
 from .malloc import fix_mmap_threshold
 from .plan import DEFAULT_CHUNK_ROWS
-from .progress import ExportSummary
-from .scheduler import MAX_ATTEMPTS
-from .terminal import ProgressBar, describe_summary, write_summary_json
 from .tls import TlsFiles, check_tls
 from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
+
+if TYPE_CHECKING:
+    from .bench import Run
+    from .progress import ExportSummary
+    from .terminal import ProgressBar
 
 PROG = "nngexport"
 #: Exit status for bad input: a bad argument, source or output.
@@ -411,6 +422,9 @@ def _status_of(error: ExportError) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
+    from .allocations import AllocationTrace
+    from .terminal import ProgressBar, describe_summary, write_summary_json
+
     bar = None if args.quiet else ProgressBar.for_stderr()
     with AllocationTrace(enabled=args.trace_allocations) as trace:
         summary = await _run_export(args, bar)
@@ -428,6 +442,8 @@ async def _export(args: argparse.Namespace) -> int:
 async def _run_export(
     args: argparse.Namespace, bar: ProgressBar | None
 ) -> ExportSummary:
+    from .api import run_export
+
     secret, tls = await trio.to_thread.run_sync(_security, args)
     return await run_export(
         args.source,
@@ -460,6 +476,8 @@ async def _worker(args: argparse.Namespace) -> int:
     elif args.connect is not None:
         raise UsageError("--connect is for --design nng; Redis designs use --redis")
     else:
+        from .designs.redis_common import RedisBridge
+
         RedisBridge(args.redis).close()
     if not args.allow:
         raise UsageError(
@@ -485,6 +503,8 @@ async def _worker(args: argparse.Namespace) -> int:
                 tls=tls,
             )
         else:
+            from .designs.redis_worker import serve_redis_worker
+
             await serve_redis_worker(
                 args.design,
                 args.redis,

@@ -43,6 +43,7 @@ import trio
 
 from . import _nng
 from .auth import Sealer
+from .defaults import DISCOVER_TIMEOUT, MAX_ATTEMPTS, WORKER_TIMEOUT
 from .destination import Destination
 from .endpoints import ListenPlan, bound_url, listen_plan
 from .errors import ExportError, NoWorkersError
@@ -52,7 +53,7 @@ from .membership import Membership, WorkerInfo
 from .plan import DEFAULT_CHUNK_ROWS, Chunk
 from .progress import ExportSummary
 from .run import ExportRun
-from .scheduler import MAX_ATTEMPTS, Scheduler, window_for
+from .scheduler import Scheduler, window_for
 from .sink import OrderedSink, prepare
 from .tls import TlsFiles, check_tls, server_config
 from .wire import (
@@ -75,16 +76,18 @@ SURVEY_TIME = 0.25
 #: Seconds each survey lasts while an export waits for its first workers, so
 #: that a worker that just connected is found sooner than a full survey.
 DISCOVERY_SURVEY_TIME = 0.05
-#: Seconds an export waits for ``min_workers`` before giving up.
-DISCOVER_TIMEOUT = 15.0
-#: Seconds an export goes on with no live worker before it fails.
-WORKER_TIMEOUT = 15.0
 #: Largest result frame accepted (a chunk's CSV plus a small header).
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 #: Largest survey answer accepted.
 MAX_HELLO_BYTES = 64 * 1024
-#: Seconds a pipeline send or receive may wait before it returns and retries.
+#: Seconds a pipeline send may wait before it returns and retries.
 SOCKET_TIMEOUT = 0.25
+#: Seconds the result pipeline's receive may wait before it returns and
+#: retries. Short, because closing the coordinator waits for the receive
+#: pending then (see :mod:`nngexport._nng`): at 0.25 s that wait was most of
+#: the time from an export's last chunk to its return. An idle coordinator
+#: wakes 20 times a second for it, which costs nothing measurable.
+RECEIVE_TIMEOUT = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,9 @@ class Coordinator:
         self._discovering = 0
         self._surveys = 0
         self._gate = FrameGate(sealer, logger)
+        # The scope the loops run in (see _run_loops): cancelled, they stop.
+        self._loops = trio.CancelScope()
+        self._retired = False
 
     @property
     def endpoint(self) -> str:
@@ -217,6 +223,7 @@ class Coordinator:
         max_attempts: int = MAX_ATTEMPTS,
         resume: bool = False,
         on_progress: ProgressCallback | None = None,
+        last: bool = False,
     ) -> ExportSummary:
         """Export ``source`` to the CSV file ``output`` with the workers found.
 
@@ -227,6 +234,10 @@ class Coordinator:
         into place. ``output`` itself is never half-written: if the export
         fails after writing chunks, the part file and journal stay for
         ``resume``; if it fails before, they are removed.
+
+        With ``last``, this is the coordinator's last export (see
+        :meth:`export_plan`): a coordinator opened for one export closes
+        sooner after it.
 
         Raises:
             SourceError: the source cannot be opened or planned.
@@ -247,6 +258,7 @@ class Coordinator:
             worker_timeout=worker_timeout,
             max_attempts=max_attempts,
             on_progress=on_progress,
+            last=last,
         )
 
     async def export_plan(
@@ -260,6 +272,7 @@ class Coordinator:
         worker_timeout: float = WORKER_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
+        last: bool = False,
     ) -> ExportSummary:
         """Run an export that is already planned, into a destination already open.
 
@@ -267,9 +280,18 @@ class Coordinator:
         destination themselves. Takes ownership of ``destination``: commits
         it on success, closes it (keeping it for resume if any chunk was
         written) otherwise.
+
+        With ``last``, this is the coordinator's last export: once every
+        chunk is in, its survey and pipeline loops start stopping while the
+        file is committed, so leaving :func:`open_coordinator` afterwards
+        does not wait out a survey (up to ``survey_time``) on its own.
         """
         sink = OrderedSink(plan, destination, on_progress=on_progress)
         try:
+            if self._retired:
+                raise ExportError(
+                    "this coordinator has run its last export; open another"
+                )
             if self._active is not None:
                 raise ExportError("this coordinator is already running an export")
             live = await self.wait_for_workers(min_workers, timeout=discover_timeout)
@@ -298,6 +320,8 @@ class Coordinator:
             finally:
                 self._active = None
                 run.close()
+            if last:
+                self._retire()
             summary = await sink.commit(started=started)
             dropped = tuple(self._gate.drops.since(before).items())
             return dataclasses.replace(summary, dropped=dropped)
@@ -447,6 +471,20 @@ class Coordinator:
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     self._gate.stray(peer, "a reply after the export ended")
 
+    def _retire(self) -> None:
+        """Start stopping the loops; each stops within its socket's timeout."""
+        self._retired = True
+        self._loops.cancel()
+
+    async def _run_loops(self) -> None:
+        # In a scope of their own, so that _retire stops them and not the
+        # body of open_coordinator, which runs in the same nursery.
+        with self._loops:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._survey_loop)
+                nursery.start_soon(self._send_loop)
+                nursery.start_soon(self._receive_loop)
+
     def _close(self) -> None:
         _nng.close_all(self._surveyor, self._push, self._pull)
         self._tasks_send.close()
@@ -514,7 +552,7 @@ async def open_coordinator(
                 for sock in (surveyor, push, pull):
                     sock.tls_config = tls_config
             # So that no operation stays pending for long: see nngexport._nng.
-            pull.recv_timeout = round(SOCKET_TIMEOUT * 1000)
+            pull.recv_timeout = round(RECEIVE_TIMEOUT * 1000)
             push.send_timeout = round(SOCKET_TIMEOUT * 1000)
             bound = ListenPlan(
                 bound_url(planned.survey, _listen(surveyor, planned.survey)),
@@ -527,19 +565,17 @@ async def open_coordinator(
             ready.append(coordinator)
             # The body runs inside the nursery but its exception is re-raised
             # outside it, so the caller sees its own error, not a group. The
-            # loops never raise; cancelled, each stops within SOCKET_TIMEOUT
+            # loops never raise; cancelled, each stops within its timeout
             # (see nngexport._nng), and only then are the sockets closed.
             body_error: BaseException | None = None
             async with trio.open_nursery() as loops:
-                loops.start_soon(coordinator._survey_loop)
-                loops.start_soon(coordinator._send_loop)
-                loops.start_soon(coordinator._receive_loop)
+                loops.start_soon(coordinator._run_loops)
                 try:
                     yield coordinator
                 except BaseException as exc:
                     body_error = exc
                 finally:
-                    loops.cancel_scope.cancel()
+                    coordinator._retire()
             coordinator._close()
             if body_error is not None:
                 raise body_error

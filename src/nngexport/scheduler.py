@@ -48,6 +48,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .defaults import MAX_ATTEMPTS
+
 #: Chunks queued per worker slot beyond the one being rendered.
 QUEUED_PER_SLOT = 1
 #: The window never drops below this, so one worker still overlaps its chunks.
@@ -72,8 +74,6 @@ LEASE_TIME = 1.5
 #: Seconds left to acknowledge a sent chunk once some worker is lost: a
 #: chunk still unacknowledged then was likely on its way to the lost worker.
 LOSS_ACK_GRACE = 0.25
-#: Attempts a chunk may have before a further loss or failure fails the export.
-MAX_ATTEMPTS = 3
 #: Sends in a row that nobody acknowledged before the export fails.
 MAX_UNACKNOWLEDGED = 10
 

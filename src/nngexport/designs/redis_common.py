@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..defaults import DEFAULT_PREFIX
 from ..errors import ExportError, NoWorkersError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,6 @@ ALIVE_TTL = 1.0
 HEARTBEAT_INTERVAL = 0.25
 #: Seconds past a command's own timeout before a silent socket counts as dead.
 SOCKET_TIMEOUT = 5.0
-#: Key prefix unless the caller picks another (two exports at once on one
-#: Redis need two prefixes).
-DEFAULT_PREFIX = "nngexport"
 
 _T = TypeVar("_T")
 

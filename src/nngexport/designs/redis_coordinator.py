@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..defaults import DEFAULT_PREFIX, MAX_ATTEMPTS
 from ..destination import Destination
 from ..drops import Drops
 from ..errors import (
@@ -46,11 +47,10 @@ from ..errors import (
 from ..job import JobPlan, ProgressCallback
 from ..progress import ExportSummary
 from ..run import RunStatistics
-from ..scheduler import MAX_ATTEMPTS, Outcome, Scheduler, window_for
+from ..scheduler import Outcome, Scheduler, window_for
 from ..sink import OrderedSink
 from ..wire import Failure, Result, Task, decode, encode
 from .redis_common import (
-    DEFAULT_PREFIX,
     HEARTBEAT_INTERVAL,
     Keys,
     LiveWorker,
@@ -413,11 +413,14 @@ class RedisCoordinator:
         max_attempts: int = MAX_ATTEMPTS,
         redis_timeout: float = REDIS_TIMEOUT,
         on_progress: ProgressCallback | None = None,
+        last: bool = False,
     ) -> ExportSummary:
         """Run a planned export into an open destination (as the NNG coordinator's).
 
         Takes ownership of ``destination``: commits it on success, closes it
-        (keeping it for resume if any chunk was written) otherwise.
+        (keeping it for resume if any chunk was written) otherwise. ``last``
+        is accepted for symmetry and changes nothing: this coordinator runs
+        no loop outside its exports, so there is nothing to wind down.
         """
         from .registry import HALVES
 

@@ -31,11 +31,11 @@ from typing import TypeVar
 import trio
 
 from ..allow import SourcePolicy
+from ..defaults import DEFAULT_PREFIX
 from ..errors import UsageError
 from ..job import render_task
 from ..wire import Failure, Result, encode
 from .redis_common import (
-    DEFAULT_PREFIX,
     Keys,
     RedisBridge,
     RedisUnavailable,
