@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import OutputError
@@ -38,9 +39,10 @@ class Destination:
     journal: Journal
     start: int
 
-    def write(self, data: bytes | memoryview, *, chunks_done: int) -> None:
-        """Append ``data`` and record that ``chunks_done`` chunks are in the file."""
-        self.output.write(data)
+    def write(self, pieces: Sequence[bytes | memoryview], *, chunks_done: int) -> None:
+        """Append ``pieces`` and record that ``chunks_done`` chunks are in the file."""
+        for piece in pieces:
+            self.output.write(piece)
         self.journal.record(
             chunks_done, self.output.bytes_written, sha256=self.output.sha256
         )

@@ -70,10 +70,12 @@ class OrderedSink:
     async def write_header(self) -> None:
         """Write the header line, unless a resumed file has it already."""
         if self._destination.start == 0:
-            await trio.to_thread.run_sync(self._write, render_header(self.plan.columns))
+            await trio.to_thread.run_sync(
+                self._write, [render_header(self.plan.columns)]
+            )
 
-    def _write(self, data: bytes | memoryview) -> None:
-        self._destination.write(data, chunks_done=self.written)
+    def _write(self, pieces: Sequence[bytes | memoryview]) -> None:
+        self._destination.write(pieces, chunks_done=self.written)
 
     def mark_sent(self, index: int, *, now: float) -> None:
         """Chunk ``index`` went out (the first time counts): starts its latency."""
@@ -107,9 +109,8 @@ class OrderedSink:
             return verdicts
         for done in range(first, self.written):
             self.rows_written += self._rows_of.pop(done)
-        # One chunk alone is written as it came: joining would copy it.
-        data = ready[0] if len(ready) == 1 else b"".join(ready)
-        await trio.to_thread.run_sync(self._write, data)
+        # Written piece by piece, as they came: joining would copy them.
+        await trio.to_thread.run_sync(self._write, ready)
         now = trio.current_time()
         for done in range(first, self.written):
             sent = self._sent_at.pop(done, None)
