@@ -41,7 +41,7 @@ from .defaults import (
 from .designs import DESIGNS, check_design
 from .endpoints import check_url
 from .errors import ExportError, OutputError, SourceError, UsageError
-from .malloc import fix_mmap_threshold
+from .malloc import fix_mmap_threshold, limit_arenas
 from .plan import DEFAULT_CHUNK_ROWS
 from .tls import TlsFiles, check_tls
 from .worker import DEFAULT_SLOTS, default_worker_name, serve_worker
@@ -345,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nngexport`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     fix_mmap_threshold()
+    limit_arenas()
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
