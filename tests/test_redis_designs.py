@@ -24,6 +24,7 @@ from nngexport.job import plan_job
 from nngexport.progress import ExportSummary
 from nngexport.sink import prepare
 
+from .conftest import wait_until
 from .redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -365,3 +366,40 @@ def test_a_lists_worker_adopts_a_move_it_never_heard_back_about(
         assert half.take(client, lambda: 2) == []
     finally:
         client.close()
+
+
+async def test_a_streams_worker_waiting_when_the_export_ends_takes_nothing(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coordinator deletes the stream at the end: Redis unblocks its readers."""
+    import redis
+
+    from nngexport.designs import redis_streams
+    from nngexport.designs.redis_streams import GROUP, StreamsWorker
+
+    # Long enough that the worker is surely still blocked when the key goes.
+    monkeypatch.setattr(redis_streams, "BLOCK_SECONDS", 30.0)
+    keys = Keys.of(DEFAULT_PREFIX, "redis-streams")
+    client = redis.Redis.from_url(redis_server.url)
+    other = redis.Redis.from_url(redis_server.url)
+    try:
+        client.xgroup_create(keys.tasks, GROUP, id="0", mkstream=True)
+        half = StreamsWorker(client, keys, "w1")
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                taken: list[object] = []
+
+                async def take() -> None:
+                    taken.extend(
+                        await trio.to_thread.run_sync(half.take, client, lambda: 1)
+                    )
+
+                nursery.start_soon(take)
+                await wait_until(
+                    lambda: int(other.info("clients")["blocked_clients"]) == 1
+                )
+                other.delete(keys.tasks)
+        assert taken == []
+    finally:
+        client.close()
+        other.close()

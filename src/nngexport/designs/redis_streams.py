@@ -47,6 +47,11 @@ def _is_nogroup(exc: Exception) -> bool:
     return "NOGROUP" in str(exc)
 
 
+def _is_unblocked(exc: Exception) -> bool:
+    # Redis 7 ends a blocked XREADGROUP this way when its stream is deleted.
+    return str(exc).startswith("UNBLOCKED")
+
+
 class StreamsCoordinator:
     """The coordinator's half: XADD tasks, XREAD results, watch the dead letters."""
 
@@ -199,6 +204,10 @@ class StreamsWorker:
             entries = self._read(client, ">", free, block=round(BLOCK_SECONDS * 1000))
             return self._held(client, entries)
         except redis.ResponseError as exc:
+            if _is_unblocked(exc):
+                # The stream was deleted while we waited on it: the export
+                # ended (its coordinator removes its keys). Nothing to take.
+                return []
             if not _is_nogroup(exc):
                 raise
             # No group yet (or Redis restarted empty): the coordinator makes it.
