@@ -23,7 +23,7 @@ import trio
 
 # Only what the parser and `nngexport worker` need is imported here: every
 # local worker runs this module, and the coordinator, the bench and the
-# Redis designs' code would cost each one about 0.1 s to import. The other
+# Redis designs' code would cost each one about 0.07 s to import. The other
 # commands import theirs when they run.
 from .allow import SourcePolicy
 from .auth import SECRET_ENV, SECRET_FILE_ENV, Sealer, load_secret

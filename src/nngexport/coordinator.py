@@ -83,10 +83,10 @@ MAX_HELLO_BYTES = 64 * 1024
 #: Seconds a pipeline send may wait before it returns and retries.
 SOCKET_TIMEOUT = 0.25
 #: Seconds the result pipeline's receive may wait before it returns and
-#: retries. Short, because closing the coordinator waits for the receive
-#: pending then (see :mod:`nngexport._nng`): at 0.25 s that wait was most of
-#: the time from an export's last chunk to its return. An idle coordinator
-#: wakes 20 times a second for it, which costs nothing measurable.
+#: retries. Short, because stopping the loops waits for the receive pending
+#: then (see :mod:`nngexport._nng`): after a last export (``last=True``)
+#: that wait should end while the file is committed (about 0.1 s), not
+#: after. An idle coordinator wakes 20 times a second for it.
 RECEIVE_TIMEOUT = 0.05
 
 
