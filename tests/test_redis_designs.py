@@ -33,6 +33,10 @@ pytestmark = pytest.mark.timeout(120)
 EXPORT_LIMIT = 90
 
 
+def _source(rows: int) -> str:
+    return f"synthetic:?rows={rows}&seed=3"
+
+
 async def _reference(source: str, path: Path, chunk_rows: int) -> bytes:
     await export_in_process(source, path, chunk_rows=chunk_rows)
     return path.read_bytes()
@@ -95,10 +99,16 @@ async def _export_with_fault(
     chunk_rows: int = 2_000,
     on_progress: Callable[[Progress], object] | None = None,
     redis_timeout: float = 15.0,
+    expected: bytes | None = None,
 ) -> tuple[ExportSummary, bytes]:
-    """Export with ``hurt(processes)`` called once ``at_chunk`` chunks are in."""
-    source = f"synthetic:?rows={rows}&seed=3"
-    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+    """Export with ``hurt(processes)`` called once ``at_chunk`` chunks are in.
+
+    ``expected`` is the in-process export's bytes, if the caller made it
+    already (a fault on every output, like a slow disk, must not reach it).
+    """
+    source = _source(rows)
+    if expected is None:
+        expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
     reached = trio.Event()
 
     def watch(progress: Progress) -> None:
@@ -213,11 +223,13 @@ async def test_a_slow_coordinator_receiving_large_results(
     # A 4 MB Pub/Sub buffer: a subscriber 3 s behind ~1.5 MB results that
     # come from 8 slots is surely cut off (kernel buffers hold far less).
     server = redis_servers(config={"client-output-buffer-limit": "pubsub 4mb 0 0"})
+    # Made first: the slow disk below stalls the first chunk of any output.
+    expected = await _reference(_source(300_000), tmp_path / "ref.csv", 10_000)
     failure: ChunkFailedError | None = None
     try:
-        # The injected fault: the first chunk's write takes 3 s.
+        # The injected fault: the export's first chunk's write takes 3 s.
         with trio.fail_after(EXPORT_LIMIT), slow_disk(3) as stalled:
-            summary, expected = await _export_with_fault(
+            summary, _ = await _export_with_fault(
                 server,
                 tmp_path,
                 design,
@@ -227,6 +239,7 @@ async def test_a_slow_coordinator_receiving_large_results(
                 slots=4,
                 rows=300_000,
                 chunk_rows=10_000,
+                expected=expected,
             )
     except ChunkFailedError as exc:
         failure = exc
