@@ -416,3 +416,55 @@ async def test_a_streams_worker_waiting_when_the_export_ends_takes_nothing(
     finally:
         client.close()
         other.close()
+
+
+async def test_a_lists_result_whose_pop_was_never_answered_is_sent_again(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis popped a result, and its reply never reached the coordinator.
+
+    That happens when Redis dies (or the connection does) between running
+    BZPOPMIN and answering; with an append-only file the pop survives the
+    restart. Here a thief pops one while the coordinator waits on its disk.
+    """
+    import redis
+
+    source, chunk_rows = _source(60_000), 2_000
+    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+    keys = Keys.of(DEFAULT_PREFIX, "redis-lists")
+    thief = redis.Redis.from_url(redis_server.url)
+    stolen: list[object] = []
+    try:
+        with trio.fail_after(EXPORT_LIMIT), slow_disk(2) as stalled:
+            async with (
+                open_redis_coordinator(redis_server.url, "redis-lists") as coordinator,
+                open_local_workers(
+                    redis_server.url, 2, design="redis-lists", allow=["*"]
+                ),
+            ):
+
+                def steal() -> None:
+                    # The coordinator is stuck writing its first chunk: the
+                    # next result to arrive is the thief's.
+                    stalled.wait()
+                    stolen.append(thief.bzpopmin(keys.results, timeout=30))
+
+                plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+                destination = await prepare(plan, tmp_path / "out.csv", resume=False)
+                summary = await beside(
+                    lambda: coordinator.export_plan(
+                        plan,
+                        destination,
+                        started=trio.current_time(),
+                        min_workers=2,
+                        discover_timeout=30,
+                        worker_timeout=30,
+                    ),
+                    lambda: trio.to_thread.run_sync(steal),
+                )
+    finally:
+        thief.close()
+    assert len(stolen) == 1
+    assert stolen[0] is not None
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    assert summary.reissued >= 1

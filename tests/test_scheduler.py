@@ -295,6 +295,25 @@ def test_a_broker_restart_requeues_everything_in_flight_at_no_attempt() -> None:
     assert scheduler.failure is None
 
 
+def test_chunks_the_broker_lost_one_by_one_are_requeued_alone() -> None:
+    scheduler = Scheduler(4, window=4, max_attempts=1)
+    for now in range(3):
+        index = scheduler.next_chunk(written=0)
+        assert index is not None
+        scheduler.sent(index, now=now)
+    assert scheduler.complete(2, "w1", now=3) is Outcome.ACCEPTED
+    # Chunk 2 is done and chunk 3 was never sent: only 1 goes back.
+    lost = scheduler.requeue_in_flight(now=4, cause="result lost", indexes=[1, 2, 3])
+    assert lost == [1]
+    assert [scheduler.state(i) for i in range(3)] == [
+        State.SENT,
+        State.PENDING,
+        State.DONE,
+    ]
+    assert [(r.index, r.cause) for r in scheduler.reissues] == [(1, "result lost")]
+    assert scheduler.next_chunk(written=0) == 1
+
+
 def test_deferred_deadlines_get_a_full_timeout_again() -> None:
     scheduler = Scheduler(2, window=2)
     for index in (0, 1):

@@ -394,14 +394,21 @@ class Scheduler:
             if chunk.state in (State.SENT, State.LEASED)
         )
 
-    def requeue_in_flight(self, *, now: float, cause: str) -> list[int]:
-        """Put back every chunk sent or leased: the transport lost them all.
+    def requeue_in_flight(
+        self, *, now: float, cause: str, indexes: Iterable[int] | None = None
+    ) -> list[int]:
+        """Put back every chunk sent or leased (or those of ``indexes``).
 
-        For a broker that came back empty (a Redis restart with no
-        persistence): nobody tried and failed these chunks, so this costs
-        them no attempt. Results still on their way are duplicates later.
+        For a transport that lost them: a broker that came back empty (a
+        Redis restart with no persistence), or a result the broker handed
+        out whose reply never came. Nobody tried and failed these chunks, so
+        this costs them no attempt. Results still on their way are
+        duplicates later. Returns the chunks put back.
         """
         lost = self.in_flight()
+        if indexes is not None:
+            wanted = set(indexes)
+            lost = [index for index in lost if index in wanted]
         for index in lost:
             chunk = self._chunks[index]
             self.reissues.append(Reissue(index, now, cause, chunk.worker))

@@ -72,6 +72,10 @@ TICK = HEARTBEAT_INTERVAL
 REDIS_TIMEOUT = 15.0
 #: Seconds between tries while Redis cannot be reached.
 RETRY_INTERVAL = 0.1
+#: Seconds a chunk in flight may be nowhere in Redis (see Check.missing)
+#: before it is sent again: a result popped and on its way arrives in far
+#: less; one whose reply was lost never does.
+MISSING_GRACE = 1.0
 
 _T = TypeVar("_T")
 
@@ -119,6 +123,11 @@ class RedisRun:
         # Completed sends of each chunk in flight, and the chunks being sent.
         self._sends: dict[int, int] = {}
         self._sending: set[int] = set()
+        # Batches of results received so far, whether one is being handled,
+        # and since when each chunk has been missing from Redis.
+        self._received = 0
+        self._handling = False
+        self._missing_since: dict[int, float] = {}
         self._taken_back = 0
         self._workers_lost = 0
         self._recoveries: list[float] = []
@@ -222,10 +231,16 @@ class RedisRun:
     async def _collect(self) -> None:
         while not self._sink.done:
             frames = await self._redis(self._half.receive, task="collect")
-            for frame in frames:
-                await self._handle(frame)
-            if frames:
-                self._kick()
+            if not frames:
+                continue
+            self._received += 1
+            self._handling = True
+            try:
+                for frame in frames:
+                    await self._handle(frame)
+            finally:
+                self._handling = False
+            self._kick()
 
     async def _handle(self, frame: bytes) -> None:
         # Redis names no sender: every drop is one peer's, "a Redis client".
@@ -284,10 +299,15 @@ class RedisRun:
                 for index in self._scheduler.in_flight()
                 if index not in self._sending
             }
+            received = self._received
             look = await self._redis(
                 functools.partial(self._look, in_flight=[*sends]), task="tick"
             )
             now = trio.current_time()
+            # Results popped while Redis was looked at, or still being
+            # handled, are in no list and in no scheduler state that says so.
+            if not self._handling and self._received == received:
+                self._follow_missing(look.check.missing, now)
             if look.epoch is None:
                 await self._restore(now)
             self._follow_workers(look.live, now)
@@ -336,6 +356,28 @@ class RedisRun:
             ),
             task="tick",
         )
+
+    def _follow_missing(self, missing: list[int], now: float) -> None:
+        """Send again the chunks missing from Redis for MISSING_GRACE seconds."""
+        self._missing_since = {i: self._missing_since.get(i, now) for i in missing}
+        overdue = [
+            index
+            for index, first in self._missing_since.items()
+            if now - first >= MISSING_GRACE
+        ]
+        if not overdue:
+            return
+        lost = self._scheduler.requeue_in_flight(
+            now=now, cause="its result was lost in Redis", indexes=overdue
+        )
+        for index in overdue:
+            self._missing_since.pop(index, None)
+        if lost:
+            logger.warning(
+                "chunk(s) %s are nowhere in Redis (a result taken whose reply"
+                " was lost?); sending them again",
+                ", ".join(map(str, lost)),
+            )
 
     def _follow_workers(self, live: list[LiveWorker], now: float) -> None:
         names = {worker.name for worker in live}

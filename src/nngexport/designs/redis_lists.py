@@ -87,14 +87,39 @@ class ListsCoordinator:
 
     def check(self, client: Any, in_flight: Sequence[int]) -> Check:
         names = [n.decode() for n in client.smembers(self._keys.processors)]
-        if not names:
-            return Check()
-        alive = client.mget([self._keys.alive(n) for n in names])
         check = Check()
-        for name, beat in zip(names, alive, strict=True):
-            if beat is None:
-                self._reap(client, name, check)
+        if names:
+            alive = client.mget([self._keys.alive(n) for n in names])
+            for name, beat in zip(names, alive, strict=True):
+                if beat is None:
+                    self._reap(client, name, check)
+        if in_flight:
+            check.missing = self._missing(client, names, in_flight)
         return check
+
+    def _missing(
+        self, client: Any, names: Sequence[str], in_flight: Sequence[int]
+    ) -> list[int]:
+        """In-flight chunks in no list and not among the results, all at once.
+
+        A descriptor is always in exactly one list (moves and answers are
+        atomic), so outside a pop by this coordinator a chunk in none of
+        them and without a result was popped, and its reply never came.
+        """
+        with client.pipeline(transaction=True) as pipe:
+            pipe.lrange(self._keys.tasks, 0, -1)
+            for name in names:
+                pipe.lrange(self._keys.processing(name), 0, -1)
+            for index in in_flight:
+                pipe.zcount(self._keys.results, index, index)
+            replies = pipe.execute()
+        lists, counts = replies[: len(names) + 1], replies[len(names) + 1 :]
+        placed = {_index_of(item) for items in lists for item in items}
+        return [
+            index
+            for index, count in zip(in_flight, counts, strict=True)
+            if not count and index not in placed
+        ]
 
     def _reap(self, client: Any, name: str, check: Check) -> None:
         processing = self._keys.processing(name)

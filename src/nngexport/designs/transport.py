@@ -41,11 +41,17 @@ class Check:
         given_up: Chunks delivered or taken back too often.
         taken_back: Chunks moved back from dead workers to the queue, each
             with the worker that had it, where known.
+        missing: Chunks of those in flight that Redis holds nowhere: not
+            queued, not held by a worker, not among the results (designs
+            that can tell fill this in). Either their result is on its way
+            to the coordinator, or it was taken from Redis and its reply
+            lost; the coordinator tells the two apart by waiting.
     """
 
     claims: dict[int, str] = field(default_factory=dict)
     given_up: list[GivenUp] = field(default_factory=list)
     taken_back: list[tuple[int, str | None]] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
 
 
 class CoordinatorHalf(Protocol):
