@@ -468,3 +468,51 @@ async def test_a_lists_result_whose_pop_was_never_answered_is_sent_again(
     assert stolen[0] is not None
     assert (tmp_path / "out.csv").read_bytes() == expected
     assert summary.reissued >= 1
+
+
+async def test_a_streams_result_read_is_kept_when_deleting_it_fails(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The coordinator reads results, then deletes them; the delete may fail.
+
+    Here it always does: the coordinator's Redis user may not run XDEL (a
+    real ACL). Before, the read results went with the error, and the next
+    read started after them.
+    """
+    import redis
+
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        admin.acl_setuser(
+            "noxdel",
+            enabled=True,
+            nopass=True,
+            keys=["*"],
+            channels=["*"],
+            commands=["+@all", "-xdel"],
+        )
+    finally:
+        admin.close()
+    restricted = redis_server.url.replace("redis://", "redis://noxdel@")
+    source, chunk_rows = _source(40_000), 2_000
+    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+    with trio.fail_after(EXPORT_LIMIT):
+        async with (
+            open_redis_coordinator(restricted, "redis-streams") as coordinator,
+            open_local_workers(
+                redis_server.url, 2, design="redis-streams", allow=["*"]
+            ),
+        ):
+            plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
+            destination = await prepare(plan, tmp_path / "out.csv", resume=False)
+            summary = await coordinator.export_plan(
+                plan,
+                destination,
+                started=trio.current_time(),
+                min_workers=2,
+                discover_timeout=30,
+                worker_timeout=30,
+                redis_timeout=5,
+            )
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    assert summary.reissued == 0

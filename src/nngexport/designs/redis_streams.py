@@ -107,6 +107,8 @@ class StreamsCoordinator:
             self._index[entry] = index
 
     def receive(self, client: Any) -> list[bytes]:
+        import redis
+
         reply = client.xread(
             {self._keys.results: self._last},
             count=READ_COUNT,
@@ -116,7 +118,13 @@ class StreamsCoordinator:
             return []
         [(_, entries)] = reply
         self._last = entries[-1][0]
-        client.xdel(self._keys.results, *(entry for entry, _ in entries))
+        try:
+            client.xdel(self._keys.results, *(entry for entry, _ in entries))
+        except redis.RedisError as exc:
+            # Housekeeping only: these results are read (the next read starts
+            # after them), so they must be returned, not lost with the error.
+            # Entries left behind go with the stream when the export ends.
+            logger.debug("could not delete %s read result(s): %s", len(entries), exc)
         for _, fields in entries:
             # A result of a second or later delivery: some worker took the
             # entry over from another (XAUTOCLAIM). Reported by check().
