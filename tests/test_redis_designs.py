@@ -92,7 +92,7 @@ async def _export_with_fault(
     design: str,
     *,
     hurt: Callable[[list[trio.Process]], object],
-    at_chunk: int,
+    at_chunk: int | None,
     workers: int = 3,
     slots: int = 1,
     rows: int = 300_000,
@@ -100,25 +100,32 @@ async def _export_with_fault(
     on_progress: Callable[[Progress], object] | None = None,
     redis_timeout: float = 15.0,
     expected: bytes | None = None,
+    coordinator_url: str | None = None,
 ) -> tuple[ExportSummary, bytes]:
     """Export with ``hurt(processes)`` called once ``at_chunk`` chunks are in.
 
-    ``expected`` is the in-process export's bytes, if the caller made it
-    already (a fault on every output, like a slow disk, must not reach it).
+    ``at_chunk`` None calls it at once. ``expected`` is the in-process
+    export's bytes, if the caller made it already (a fault on every output,
+    like a slow disk, must not reach it). The coordinator connects to
+    ``coordinator_url`` if given, else to the workers' Redis URL.
     """
     source = _source(rows)
     if expected is None:
         expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
     reached = trio.Event()
+    if at_chunk is None:
+        reached.set()
 
     def watch(progress: Progress) -> None:
-        if progress.chunks_done >= at_chunk:
+        if at_chunk is not None and progress.chunks_done >= at_chunk:
             reached.set()
         if on_progress is not None:
             on_progress(progress)
 
     async with (
-        open_redis_coordinator(redis_server.url, design) as coordinator,
+        open_redis_coordinator(
+            coordinator_url or redis_server.url, design
+        ) as coordinator,
         open_local_workers(
             redis_server.url, workers, slots=slots, design=design, allow=["*"]
         ) as processes,
@@ -429,39 +436,29 @@ async def test_a_lists_result_whose_pop_was_never_answered_is_sent_again(
     """
     import redis
 
-    source, chunk_rows = _source(60_000), 2_000
-    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
+    expected = await _reference(_source(60_000), tmp_path / "ref.csv", 2_000)
     keys = Keys.of(DEFAULT_PREFIX, "redis-lists")
     thief = redis.Redis.from_url(redis_server.url)
     stolen: list[object] = []
     try:
         with trio.fail_after(EXPORT_LIMIT), slow_disk(2) as stalled:
-            async with (
-                open_redis_coordinator(redis_server.url, "redis-lists") as coordinator,
-                open_local_workers(
-                    redis_server.url, 2, design="redis-lists", allow=["*"]
-                ),
-            ):
 
-                def steal() -> None:
-                    # The coordinator is stuck writing its first chunk: the
-                    # next result to arrive is the thief's.
-                    stalled.wait()
-                    stolen.append(thief.bzpopmin(keys.results, timeout=30))
+            def steal(processes: list[trio.Process]) -> None:
+                # The coordinator is stuck writing its first chunk: the next
+                # result to arrive is the thief's.
+                stalled.wait()
+                stolen.append(thief.bzpopmin(keys.results, timeout=30))
 
-                plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-                destination = await prepare(plan, tmp_path / "out.csv", resume=False)
-                summary = await beside(
-                    lambda: coordinator.export_plan(
-                        plan,
-                        destination,
-                        started=trio.current_time(),
-                        min_workers=2,
-                        discover_timeout=30,
-                        worker_timeout=30,
-                    ),
-                    lambda: trio.to_thread.run_sync(steal),
-                )
+            summary, _ = await _export_with_fault(
+                redis_server,
+                tmp_path,
+                "redis-lists",
+                hurt=steal,
+                at_chunk=None,
+                workers=2,
+                rows=60_000,
+                expected=expected,
+            )
     finally:
         thief.close()
     assert len(stolen) == 1
@@ -494,25 +491,17 @@ async def test_a_streams_result_read_is_kept_when_deleting_it_fails(
     finally:
         admin.close()
     restricted = redis_server.url.replace("redis://", "redis://noxdel@")
-    source, chunk_rows = _source(40_000), 2_000
-    expected = await _reference(source, tmp_path / "ref.csv", chunk_rows)
     with trio.fail_after(EXPORT_LIMIT):
-        async with (
-            open_redis_coordinator(restricted, "redis-streams") as coordinator,
-            open_local_workers(
-                redis_server.url, 2, design="redis-streams", allow=["*"]
-            ),
-        ):
-            plan = await trio.to_thread.run_sync(plan_job, source, chunk_rows)
-            destination = await prepare(plan, tmp_path / "out.csv", resume=False)
-            summary = await coordinator.export_plan(
-                plan,
-                destination,
-                started=trio.current_time(),
-                min_workers=2,
-                discover_timeout=30,
-                worker_timeout=30,
-                redis_timeout=5,
-            )
+        summary, expected = await _export_with_fault(
+            redis_server,
+            tmp_path,
+            "redis-streams",
+            hurt=lambda processes: None,
+            at_chunk=None,
+            workers=2,
+            rows=40_000,
+            redis_timeout=5,
+            coordinator_url=restricted,
+        )
     assert (tmp_path / "out.csv").read_bytes() == expected
     assert summary.reissued == 0
