@@ -13,12 +13,13 @@ and NNG's own threads (``nng:*``). Linux only. Used for docs/benchmarks.md.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
+
+from nngexport.terminal import children_of
 
 TICKS = os.sysconf("SC_CLK_TCK")
 INTERVAL = 0.02
@@ -27,18 +28,6 @@ INTERVAL = 0.02
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as file:
         return file.read()
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in _read(f"/proc/{pid}/task/{tid}/children").split()]
-    return found
 
 
 class Sampler:
@@ -53,7 +42,7 @@ class Sampler:
         todo = [self.root]
         while todo:
             pid = todo.pop()
-            todo += _children(pid)
+            todo += children_of(pid)
             self._process(pid)
 
     def _process(self, pid: int) -> None:

@@ -43,7 +43,7 @@ from .demo_data import ensure_demo_database
 from .designs.redis_server import RedisServer
 from .errors import OutputError, UsageError
 from .output import part_path
-from .terminal import peak_rss_of
+from .terminal import children_of, peak_rss_of
 
 #: The workloads whose cases a fault run repeats.
 FAULT_WORKLOADS = ("realistic",)
@@ -325,29 +325,13 @@ async def _kill_a_worker(
         except FileNotFoundError:
             written = 0
         if written >= threshold:
-            children = _children(process.pid)
+            children = children_of(process.pid)
             if children:
                 victim = random.choice(children)
                 os.kill(victim, signal.SIGKILL)
                 killed.append(victim)
                 return
         await trio.sleep(0.01)
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of ``pid``, whichever of its threads started them."""
-    found: list[int] = []
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for thread in threads:
-        try:
-            text = Path(f"/proc/{pid}/task/{thread}/children").read_text()
-        except OSError:
-            continue
-        found += [int(word) for word in text.split()]
-    return found
 
 
 async def _watch_workers(process: _Process, peaks: dict[int, int]) -> None:
@@ -358,7 +342,7 @@ async def _watch_workers(process: _Process, peaks: dict[int, int]) -> None:
     a worker exits is its peak, to within one poll.
     """
     while process.returncode is None:
-        for child in _children(process.pid):
+        for child in children_of(process.pid):
             peak = peak_rss_of(child)
             if peak is not None:
                 peaks[child] = max(peak, peaks.get(child, 0))

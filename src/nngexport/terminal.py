@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import resource
 import sys
 import time
@@ -124,6 +125,22 @@ def _peak_rss(who: int) -> int:
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     peak = resource.getrusage(who).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid``, whichever of its threads started them (Linux)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            text = Path(f"/proc/{pid}/task/{thread}/children").read_text()
+        except OSError:
+            continue
+        found += [int(word) for word in text.split()]
+    return found
 
 
 def peak_rss_of(pid: int | str) -> int | None:
